@@ -1,0 +1,3 @@
+from shimimg.cli import main
+
+raise SystemExit(main())

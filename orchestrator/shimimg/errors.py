@@ -1,0 +1,39 @@
+"""The user-facing error type and exit codes.
+
+Every expected failure is a ``ShimimgError`` carrying what happened and what to do; the CLI's
+single handler prints it and exits 1. Anything else is a bug: exit 3 with a log for the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # expected failure, or `--check` found a change
+EXIT_USAGE = 2  # bad flags (typer/click's own code)
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+
+
+class ShimimgError(Exception):
+    """An expected failure the user can act on.
+
+    ``message`` says what happened (naming the file, resource or command), ``hint`` what to do;
+    ``problems`` lists several independent findings (one line each) under one message.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.problems = tuple(problems)
+
+    def render(self) -> str:
+        lines = [f"error: {self.message}"]
+        lines += [f"  - {p}" for p in self.problems]
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render()

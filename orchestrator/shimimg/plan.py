@@ -1,0 +1,74 @@
+"""The plan: what a template holds for shimimg, as frozen records you can print before anything runs.
+
+Plan → Package (one image each) → Function (one ImageConfig each).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional
+
+Arch = Literal["arm64", "x86_64"]
+# Docker's name for each Lambda architecture.
+DOCKER_ARCH = {"arm64": "arm64", "x86_64": "amd64"}
+# go's GOARCH for each Lambda architecture.
+GOARCH = DOCKER_ARCH
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    resource_type: str  # AWS::Serverless::Function or AWS::Lambda::Function
+    handler: str  # as in the template, e.g. "bin/create_order"
+    runtime: str  # e.g. "go1.x", "provided.al2"
+    memory: Optional[int] = None  # MB, after Globals
+    timeout: Optional[int] = None  # seconds, after Globals
+    # Environment.Variables after Globals: name → literal value, or None where the value is an
+    # intrinsic (!Ref, !Sub, ...) that only CloudFormation can resolve.
+    environment: tuple[tuple[str, Optional[str]], ...] = ()
+    layers: bool = False  # the function (not Globals) declares Layers
+
+    @property
+    def binary(self) -> str:
+        """Path of the binary inside the package, e.g. "bin/create_order"."""
+        return self.handler.lstrip("./")
+
+    @property
+    def name(self) -> str:
+        """The binary's file name, e.g. "create_order"."""
+        return self.binary.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Package:
+    code_uri: str  # as the template says it, after Globals
+    path: Path  # absolute: a directory or a .zip
+    kind: Literal["dir", "zip"]
+    image: str  # local image reference shimimg build tags, e.g. "shimimg/orders:latest"
+    arch: Arch
+    functions: tuple[Function, ...]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A Go function shimimg found but cannot build, and why (shown in the plan)."""
+
+    logical_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    template: Path
+    packages: tuple[Package, ...]
+    skipped: tuple[Skipped, ...] = ()
+    # Functions left as they are (other runtimes, already images), by logical id.
+    untouched: tuple[str, ...] = field(default=())
+
+    def function(self, logical_id: str) -> tuple[Package, Function] | None:
+        for pkg in self.packages:
+            for fn in pkg.functions:
+                if fn.logical_id == logical_id:
+                    return pkg, fn
+        return None

