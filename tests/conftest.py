@@ -24,6 +24,18 @@ def missing(what: str, fix: str = "./dev setup") -> None:
     pytest.skip(msg)
 
 
+def _go_env() -> dict:
+    """Go's caches as the machine has them, read once before any test moves $HOME."""
+    if not shutil.which("go"):
+        return {}
+    names = ("GOPATH", "GOCACHE", "GOMODCACHE")
+    out = subprocess.run(["go", "env", *names], capture_output=True, text=True).stdout.split("\n")
+    return {n: v for n, v in zip(names, out) if v and n not in os.environ}
+
+
+GO_ENV = _go_env()
+
+
 @pytest.fixture(autouse=True)
 def _no_home_writes(tmp_path_factory, monkeypatch):
     """Fail loudly instead of letting a test write caches into the developer's $HOME."""
@@ -33,12 +45,10 @@ def _no_home_writes(tmp_path_factory, monkeypatch):
     # Docker's client config (buildx plugins, credentials) stays the machine's.
     if real_home and "DOCKER_CONFIG" not in os.environ and Path(real_home, ".docker").is_dir():
         monkeypatch.setenv("DOCKER_CONFIG", str(Path(real_home, ".docker")))
-    # Go's caches are the machine's: a fresh module cache per test would need the network.
-    for var in ("GOPATH", "GOCACHE", "GOMODCACHE"):
-        if var not in os.environ:
-            value = subprocess.run(["go", "env", var], capture_output=True, text=True).stdout.strip() if shutil.which("go") else ""
-            if value:
-                monkeypatch.setenv(var, value)
+    # Go's caches stay the machine's: a fresh module cache per test would need the network,
+    # a fresh build cache would recompile the standard library for every test.
+    for name, value in GO_ENV.items():
+        monkeypatch.setenv(name, value)
     yield
 
 

@@ -108,6 +108,32 @@ def _help(name: str) -> str:
     return option_help(name)
 
 
+# Push options, shared by `push` and `build --push`.
+RepositoryOpt = typer.Option(
+    [],
+    "--repository",
+    metavar="[PACKAGE=]URI",
+    help="Repository to push to, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/orders; "
+    "PACKAGE=URI (PACKAGE as its CodeUri) for one package; repeatable.",
+)
+PushTagOpt = typer.Option(
+    [], "--tag", metavar="TAG", help="Extra tag besides the content-derived one (e.g. a commit); repeatable."
+)
+ForceOpt = typer.Option(False, "--force", help="Move --tag tags that already point at another image.")
+CreateRepositoryOpt = typer.Option(
+    False, "--create-repository", help="Create a missing ECR repository (immutable tags, scan on push)."
+)
+RegistryEndpointOpt = typer.Option(
+    None,
+    "--registry-endpoint",
+    metavar="HOST[:PORT]",
+    envvar="SHIMIMG_REGISTRY_ENDPOINT",
+    help="Send the registry traffic to HOST[:PORT] instead of the repository's host (a tunnel, a test "
+    "registry); the template still names the repository.",
+)
+RetriesOpt = typer.Option(3, "--retries", min=0, metavar="N", help="Retries for transient registry errors.")
+
+
 @app.command()
 def build(
     template: Path = TemplateOpt,
@@ -125,15 +151,152 @@ def build(
     cache_from: Optional[List[str]] = typer.Option(None, "--cache-from", help=_help("cache_from")),
     cache_to: Optional[List[str]] = typer.Option(None, "--cache-to", help=_help("cache_to")),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=_help("cache_dir")),
+    push: bool = typer.Option(False, "--push", help="Also push (see `shimimg push`): the template pins digests."),
+    repository: List[str] = RepositoryOpt,
+    tag: List[str] = PushTagOpt,
+    force: bool = ForceOpt,
+    create_repository: bool = CreateRepositoryOpt,
+    registry_endpoint: Optional[str] = RegistryEndpointOpt,
+    retries: int = RetriesOpt,
 ) -> None:
     """Build one image per package (all its handlers plus the shim) and write the migrated template."""
     from shimimg.commands import build as cmd
 
     flags = dict(
-        base_image=base, arch=arch, go_tags=go_tags or None, prebuilt=prebuilt, allow_dynamic=allow_dynamic,
-        direct=direct, builder=builder, cache_from=cache_from or None, cache_to=cache_to or None, cache_dir=cache_dir,
+        base_image=base,
+        arch=arch,
+        go_tags=go_tags or None,
+        prebuilt=prebuilt,
+        allow_dynamic=allow_dynamic,
+        direct=direct,
+        builder=builder,
+        cache_from=cache_from or None,
+        cache_to=cache_to or None,
+        cache_dir=cache_dir,
     )
+    if push or repository:
+        if not push:
+            raise typer.BadParameter("--repository needs --push (or use `shimimg push`)", param_hint="--repository")
+        from shimimg.commands import push as push_cmd
+
+        raise typer.Exit(
+            push_cmd.run(
+                template=template,
+                output=output,
+                flags=flags,
+                repositories=repository,
+                tags=tag,
+                force=force,
+                create_repository=create_repository,
+                registry_endpoint=registry_endpoint,
+                retries=retries,
+                as_json=json_out,
+            )
+        )
     raise typer.Exit(cmd.run(template=template, output=output, flags=flags, as_json=json_out))
+
+
+@app.command()
+def push(
+    template: Path = TemplateOpt,
+    repository: List[str] = RepositoryOpt,
+    tag: List[str] = PushTagOpt,
+    force: bool = ForceOpt,
+    create_repository: bool = CreateRepositoryOpt,
+    registry_endpoint: Optional[str] = RegistryEndpointOpt,
+    retries: int = RetriesOpt,
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="Where to write the template [default: .shimimg/build/template.yaml beside it]."
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print repository, tags, digest and bytes pushed per package as JSON."
+    ),
+    base: Optional[str] = typer.Option(None, "--base", "--base-image", help=_help("base_image")),
+    arch: Optional[str] = typer.Option(None, "--arch", help=_help("arch")),
+    go_tags: Optional[List[str]] = typer.Option(None, "--go-tag", help=_help("go_tags")),
+    prebuilt: Optional[bool] = typer.Option(None, "--prebuilt/--from-source", help=_help("prebuilt")),
+    allow_dynamic: Optional[bool] = typer.Option(None, "--allow-dynamic", help=_help("allow_dynamic")),
+    direct: Optional[bool] = typer.Option(None, "--direct/--shim", help=_help("direct")),
+    builder: Optional[str] = typer.Option(None, "--builder", help=_help("builder")),
+    cache_from: Optional[List[str]] = typer.Option(None, "--cache-from", help=_help("cache_from")),
+    cache_to: Optional[List[str]] = typer.Option(None, "--cache-to", help=_help("cache_to")),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=_help("cache_dir")),
+) -> None:
+    """Build (cached), push each package image once, and write the template pinned to the digests."""
+    from shimimg.commands import push as cmd
+
+    flags = dict(
+        base_image=base,
+        arch=arch,
+        go_tags=go_tags or None,
+        prebuilt=prebuilt,
+        allow_dynamic=allow_dynamic,
+        direct=direct,
+        builder=builder,
+        cache_from=cache_from or None,
+        cache_to=cache_to or None,
+        cache_dir=cache_dir,
+    )
+    raise typer.Exit(
+        cmd.run(
+            template=template,
+            output=output,
+            flags=flags,
+            repositories=repository,
+            tags=tag,
+            force=force,
+            create_repository=create_repository,
+            registry_endpoint=registry_endpoint,
+            retries=retries,
+            as_json=json_out,
+        )
+    )
+
+
+@app.command()
+def invoke(
+    function: str = typer.Argument(
+        ..., metavar="FUNCTION", help="Logical id of the function, e.g. CreateOrderFunction."
+    ),
+    template: Path = TemplateOpt,
+    event: Optional[str] = typer.Option(
+        None, "-e", "--event", metavar="EVENT_FILE", help="Event as a JSON file, or - for stdin [default: {}]."
+    ),
+    env_vars: Optional[Path] = typer.Option(
+        None,
+        "-n",
+        "--env-vars",
+        metavar="FILE",
+        help='Environment overrides in SAM\'s format: {"LogicalId": {"NAME": "value"}, "Parameters": {...}}.',
+    ),
+    no_build: bool = typer.Option(False, "--no-build", help="Run the image as it is; fail if it is missing."),
+    repeat: int = typer.Option(
+        1, "--repeat", min=1, metavar="N", help="Invoke N times on one container: the first is cold, the rest warm."
+    ),
+    port: Optional[int] = typer.Option(
+        None, "--port", min=1, max=65535, help="Local port for the emulator (127.0.0.1) [default: a free one]."
+    ),
+    base: Optional[str] = typer.Option(None, "--base", "--base-image", help=_help("base_image")),
+    arch: Optional[str] = typer.Option(None, "--arch", help=_help("arch")),
+    direct: Optional[bool] = typer.Option(None, "--direct/--shim", help=_help("direct")),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=_help("cache_dir")),
+) -> None:
+    """Run a function's image under the Lambda Runtime Interface Emulator and invoke it with an event."""
+    from shimimg.commands import invoke as cmd
+
+    flags = dict(base_image=base, arch=arch, direct=direct, cache_dir=cache_dir)
+    raise typer.Exit(
+        cmd.run(
+            function=function,
+            template=template,
+            event=event,
+            env_vars=env_vars,
+            no_build=no_build,
+            repeat=repeat,
+            port=port,
+            flags=flags,
+        )
+    )
 
 
 def _bug_log(exc: BaseException) -> Path:
@@ -167,6 +330,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as e:  # a bug: keep the traceback for the report, tell the user where
         path = _bug_log(e)
-        print(f"error: shimimg hit a bug: {type(e).__name__}: {e}\n  the traceback is in {path}; "
-              "please attach it to a bug report", file=sys.stderr)
+        print(
+            f"error: shimimg hit a bug: {type(e).__name__}: {e}\n  the traceback is in {path}; "
+            "please attach it to a bug report",
+            file=sys.stderr,
+        )
         return EXIT_BUG

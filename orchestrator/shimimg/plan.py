@@ -31,8 +31,12 @@ class Function:
 
     @property
     def binary(self) -> str:
-        """Path of the binary inside the package, e.g. "bin/create_order"."""
-        return self.handler.lstrip("./")
+        """Path of the binary inside the package, e.g. "bin/create_order" (also for "./bin/create_order")."""
+        binary = self.handler
+        # Only a leading "./" goes: lstrip("./") would also eat the dot of ".hidden/x".
+        while binary.startswith("./"):
+            binary = binary[2:]
+        return binary
 
     @property
     def name(self) -> str:
@@ -56,6 +60,8 @@ class Skipped:
 
     logical_id: str
     reason: str
+    fix: str = ""  # what to change in the template so shimimg can build it
+    line: Optional[int] = None  # where the resource starts in the template (1-based)
 
 
 @dataclass(frozen=True)

@@ -6,17 +6,19 @@ checkout (editable install, tests) reads the repository's own ``dockerfiles/``.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 
-@lru_cache(maxsize=None)
+@cache
 def dockerfiles_dir() -> Path:
     here = Path(__file__).resolve().parent
     for candidate in (here / "dockerfiles", here.parent.parent / "dockerfiles"):
         if (candidate / "image" / "Dockerfile.tmpl").is_file():
             return candidate
-    raise RuntimeError(f"shimimg's dockerfiles/ are missing beside {here}: the installation is broken; reinstall shimimg")
+    raise RuntimeError(
+        f"shimimg's dockerfiles/ are missing beside {here}: the installation is broken; reinstall shimimg"
+    )
 
 
 def shim_path() -> Path:

@@ -38,3 +38,35 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     lines = [fmt.format(*headers).rstrip(), fmt.format(*("-" * w for w in widths)).rstrip()]
     lines += [fmt.format(*map(str, r)).rstrip() for r in rows]
     return "\n".join(lines)
+
+
+class Progress:
+    """Per-package progress: one live line on a terminal, plain log lines otherwise.
+
+    ``step`` replaces the live line (a terminal) or logs at debug level (a pipe, so CI logs hold
+    only the outcome lines); ``done`` always leaves one line behind.
+    """
+
+    def __init__(self, total: int, stream=None) -> None:
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() and log.isEnabledFor(logging.INFO) and not log.isEnabledFor(logging.DEBUG)
+        self.index = 0
+
+    def start(self, name: str) -> None:
+        self.index += 1
+        self.name = name
+        self.step("starting")
+
+    def step(self, what: str) -> None:
+        line = f"[{self.index}/{self.total}] {self.name}: {what}"
+        if self.live:
+            self.stream.write("\r\033[K" + line[:200])
+            self.stream.flush()
+        else:
+            log.debug(line)
+
+    def done(self, what: str) -> None:
+        if self.live:
+            self.stream.write("\r\033[K")
+        log.info("[%d/%d] %s: %s", self.index, self.total, self.name, what)

@@ -22,9 +22,15 @@ def test_wheel_install_finds_packaged_dockerfiles(tmp_path):
     version = subprocess.run([str(venv / "bin" / "shimimg"), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("shimimg ")
     where = subprocess.run(
-        [str(venv / "bin" / "python"), "-c",
-         "from shimimg import resources as r; print(r.dockerfile_template()); print(r.shim_path())"],
-        capture_output=True, text=True, check=True, cwd=tmp_path,
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "from shimimg import resources as r; print(r.dockerfile_template()); print(r.shim_path())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
     ).stdout.split()
     site = str(venv / "lib")
     assert all(p.startswith(site) for p in where), where

@@ -20,7 +20,8 @@ def _derived_image(standin: str, bootstrap: Path, tag: str, tmp_path: Path, plat
     (tmp_path / "Dockerfile").write_text(f"FROM {standin}\nCOPY bootstrap /var/runtime/bootstrap\n")
     subprocess.run(
         ["docker", "buildx", "build", "--platform", platform, "--provenance=false", "--load", "-t", tag, str(tmp_path)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return tag
 
@@ -28,9 +29,14 @@ def _derived_image(standin: str, bootstrap: Path, tag: str, tmp_path: Path, plat
 @pytest.mark.parametrize("platform,arch", [("linux/arm64", "aarch64"), ("linux/amd64", "x86_64")])
 def test_both_platforms_have_the_published_layout(standin, docker_client, platform, arch):
     out = docker_client.containers.run(
-        standin, platform=platform, entrypoint=["/bin/sh", "-c"], remove=True,
-        command=['uname -m; echo "$LAMBDA_TASK_ROOT $LAMBDA_RUNTIME_DIR $PATH"; pwd; '
-                 'ls /usr/local/bin/aws-lambda-rie /lambda-entrypoint.sh; test -d /var/runtime && echo ok'],
+        standin,
+        platform=platform,
+        entrypoint=["/bin/sh", "-c"],
+        remove=True,
+        command=[
+            'uname -m; echo "$LAMBDA_TASK_ROOT $LAMBDA_RUNTIME_DIR $PATH"; pwd; '
+            "ls /usr/local/bin/aws-lambda-rie /lambda-entrypoint.sh; test -d /var/runtime && echo ok"
+        ],
     ).decode()
     lines = out.split("\n")
     assert lines[0] == arch
@@ -52,9 +58,20 @@ def test_no_argument_exits_142_with_the_documented_message(standin):
 def test_runtime_api_set_execs_bootstrap_with_handler(standin, tmp_path):
     image = _derived_image(standin, DATA / "print-bootstrap.sh", "shimimg-test/print-bootstrap:latest", tmp_path)
     r = subprocess.run(
-        ["docker", "run", "--rm", "--platform", "linux/arm64", "-e", "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001",
-         image, "bin/create_order"],
-        capture_output=True, text=True, check=True,
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--platform",
+            "linux/arm64",
+            "-e",
+            "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001",
+            image,
+            "bin/create_order",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     # exec, not a child: the bootstrap is PID 1 of the container.
     assert r.stdout.strip() == "bootstrap ran: _HANDLER=bin/create_order AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 pid=1"
@@ -69,7 +86,11 @@ def _post(url: str, body: bytes, timeout: float = 30) -> tuple[int, bytes]:
 def test_without_runtime_api_the_rie_answers_invocations(standin, docker_client, tmp_path):
     image = _derived_image(standin, DATA / "rapid-bootstrap.sh", "shimimg-test/rapid-bootstrap:latest", tmp_path)
     container = docker_client.containers.run(
-        image, command=["bin/get_order"], platform="linux/arm64", detach=True, ports={"8080/tcp": ("127.0.0.1", None)},
+        image,
+        command=["bin/get_order"],
+        platform="linux/arm64",
+        detach=True,
+        ports={"8080/tcp": ("127.0.0.1", None)},
     )
     try:
         container.reload()

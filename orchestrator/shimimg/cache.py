@@ -1,0 +1,70 @@
+"""Input hashes → "nothing changed": compiled binaries by handler key, and the last image built
+for each package. Lives in ``Settings.cache_dir`` (``.shimimg/cache`` beside the template by
+default, so a CI cache can keep it); every write is atomic, so an interrupted build leaves
+either the old entry or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from shimimg.fsutil import atomic_write_text
+
+
+@dataclass(frozen=True)
+class ImageState:
+    key: str  # hash of everything that goes into the image
+    tag: str
+    image_id: str
+    digest: str
+
+
+class Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # Binaries, by the handler's input key (see gobuild.handler_keys).
+    def binary(self, arch: str, key: str, name: str) -> Path | None:
+        p = self.root / "bin" / arch / key / name
+        return p if p.is_file() else None
+
+    def put_binary(self, arch: str, key: str, name: str, src: Path) -> Path:
+        dest_dir = self.root / "bin" / arch / key
+        dest = dest_dir / name
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{name}.")
+        os.close(fd)
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, dest)
+        return dest
+
+    # The last image built per package.
+    def _state_path(self, package_slug: str) -> Path:
+        return self.root / "images" / f"{package_slug}.json"
+
+    def image(self, package_slug: str) -> ImageState | None:
+        p = self._state_path(package_slug)
+        try:
+            return ImageState(**json.loads(p.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def put_image(self, package_slug: str, state: ImageState) -> None:
+        p = self._state_path(package_slug)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(p, json.dumps(asdict(state), indent=2) + "\n")
+
+    def context_dir(self, package_slug: str) -> Path:
+        return self.root / "context" / package_slug
+
+    def scratch(self, name: str) -> Path:
+        d = self.root / "tmp" / name
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        return d

@@ -1,0 +1,217 @@
+"""The only module that runs ``go``: handler → main package, per-handler input keys, the build.
+
+One ``go build -o DIR/ ./cmd/a ./cmd/b ...`` per package shares compilation of common packages.
+Handlers whose inputs did not change are not rebuilt (see ``handler_keys``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from shimimg.errors import ShimimgError
+from shimimg.plan import GOARCH
+from shimimg.proc import CommandFailed, ProgramMissing, run
+
+log = logging.getLogger("shimimg.go")
+
+# Tags and flags every handler is built with. lambda.norpc drops aws-lambda-go's go1.x RPC
+# server (unused on provided.* runtimes); -trimpath and an empty buildid make the same source
+# give the same bytes on any machine, so unchanged binaries keep their layer digests.
+NORPC = "lambda.norpc"
+LDFLAGS = "-s -w -buildid="
+# Folders that never hold a handler's inputs.
+_SKIP_DIRS = {".git", ".shimimg", ".aws-sam", "bin", "dist", "node_modules", "testdata", "vendor.tmp"}
+
+
+@dataclass(frozen=True)
+class HandlerSource:
+    handler: str  # "bin/create_order"
+    name: str  # the output file name, "create_order"
+    pattern: str  # the main package relative to the module, "./cmd/create_order"
+    main_dir: Path
+
+
+@dataclass(frozen=True)
+class Module:
+    root: Path
+    path: str  # the module path from go.mod
+
+
+def find_module(start: Path) -> Module | None:
+    """The Go module containing ``start`` (a directory), or None."""
+    for d in (start, *start.parents):
+        gomod = d / "go.mod"
+        if gomod.is_file():
+            m = re.search(r"^module\s+(\S+)", gomod.read_text(), re.M)
+            return Module(root=d, path=m.group(1).strip('"') if m else "")
+    return None
+
+
+def _is_main_package(d: Path) -> bool:
+    for f in d.glob("*.go"):
+        if f.name.endswith("_test.go"):
+            continue
+        if re.search(r"^package\s+main\b", f.read_text(errors="replace"), re.M):
+            return True
+    return False
+
+
+def resolve_mains(
+    module: Module, handlers: Sequence[tuple[str, str]], mapping: Mapping[str, str]
+) -> list[HandlerSource]:
+    """Map each (handler, functions) to its main package: ``mapping`` first, else ``./cmd/<name>``.
+
+    Raises one ShimimgError listing every handler without a main package.
+    """
+    out, problems = [], []
+    for handler, functions in handlers:
+        name = handler.rstrip("/").rsplit("/", 1)[-1]
+        pattern = mapping.get(handler) or f"./cmd/{name}"
+        main_dir = (module.root / pattern).resolve()
+        if not main_dir.is_dir() or not _is_main_package(main_dir):
+            problems.append(
+                f"{handler} ({functions}): no main package at {pattern} in {module.root}; "
+                f'add [tool.shimimg.handlers] "{handler}" = "./path/to/main" to map it'
+            )
+            continue
+        out.append(HandlerSource(handler=handler, name=name, pattern=pattern, main_dir=main_dir))
+    if problems:
+        raise ShimimgError("cannot find the Go source of some handlers", problems=problems)
+    return out
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _input_files(root: Path) -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        for fn in sorted(filenames):
+            if fn.startswith(".") or fn.endswith("_test.go"):
+                continue
+            files.append(Path(dirpath) / fn)
+    return files
+
+
+def toolchain() -> str:
+    """The Go version and root, part of every key: a new toolchain rebuilds everything."""
+    try:
+        r = run(["go", "env", "GOVERSION", "GOROOT"])
+    except ProgramMissing:
+        raise ShimimgError(
+            "go is not installed (or not on PATH)",
+            hint="install Go 1.21+ (https://go.dev/dl/), or pass --prebuilt to take binaries you built",
+        ) from None
+    except CommandFailed as e:
+        raise ShimimgError(f"`go env` failed: {e}", hint="check your Go installation") from None
+    return " ".join(r.out.split())
+
+
+def handler_keys(module: Module, sources: Sequence[HandlerSource], fingerprint: str) -> dict[str, str]:
+    """A key per handler over everything that can change its binary.
+
+    Go forbids importing a main package, so the files directly in another handler's main folder
+    cannot reach this handler: they are left out of its key. Everything else in the module
+    (shared packages, go.mod, go.sum, embedded files) is in every key.
+    """
+    mains = {s.main_dir: s for s in sources}
+    shared = hashlib.sha256(fingerprint.encode())
+    own: dict[Path, hashlib._Hash] = {d: hashlib.sha256() for d in mains}
+    for f in _input_files(module.root):
+        h = own.get(f.parent, shared)
+        h.update(f"{f.relative_to(module.root)}\0{_file_digest(f)}\0".encode())
+    shared_hex = shared.hexdigest()
+    return {
+        s.handler: hashlib.sha256(f"{shared_hex}{own[s.main_dir].hexdigest()}{s.pattern}".encode()).hexdigest()
+        for s in sources
+    }
+
+
+def _batches(sources: Sequence[HandlerSource]) -> list[list[HandlerSource]]:
+    """``go build -o DIR/`` names outputs after the package folder: split where two would collide."""
+    batches: list[list[HandlerSource]] = []
+    for s in sources:
+        base = Path(s.pattern).name
+        for b in batches:
+            if all(Path(o.pattern).name != base for o in b):
+                b.append(s)
+                break
+        else:
+            batches.append([s])
+    return batches
+
+
+def _blame(output: str, module: Module, batch: Sequence[HandlerSource], functions: Mapping[str, str]) -> str:
+    """Name the handlers whose packages the compiler complained about."""
+    named = []
+    for s in batch:
+        rel = s.main_dir.relative_to(module.root).as_posix()
+        if re.search(rf"(^# {re.escape(module.path)}/{re.escape(rel)}$|^{re.escape(rel)}/[^/\s]+\.go:)", output, re.M):
+            named.append(f"{s.handler} ({functions.get(s.handler, '')})".replace(" ()", ""))
+    return ", ".join(named)
+
+
+def build(
+    module: Module,
+    sources: Sequence[HandlerSource],
+    out_dir: Path,
+    *,
+    arch: str,
+    tags: Sequence[str] = (),
+    functions: Mapping[str, str] | None = None,
+) -> dict[str, Path]:
+    """Compile ``sources`` for linux/``arch`` into ``out_dir``; returns handler → binary path."""
+    functions = functions or {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    all_tags = ",".join(dict.fromkeys([NORPC, *tags]))
+    env = {"GOOS": "linux", "GOARCH": GOARCH[arch], "CGO_ENABLED": "0"}
+    result: dict[str, Path] = {}
+    for batch in _batches(sources):
+        tmp = out_dir / ".go-out"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        cmd = [
+            "go",
+            "build",
+            "-o",
+            f"{tmp}/",
+            "-tags",
+            all_tags,
+            "-trimpath",
+            "-ldflags",
+            LDFLAGS,
+            *(s.pattern for s in batch),
+        ]
+        try:
+            run(cmd, cwd=module.root, env=env)
+        except ProgramMissing:
+            toolchain()  # raises the install hint
+            raise
+        except CommandFailed as e:
+            output = (e.result.err or e.result.out).strip()
+            who = _blame(output, module, batch, functions)
+            raise ShimimgError(
+                f"go build failed for handler {who}:\n{output}"
+                if who
+                else f"go build failed in {module.root}:\n{output}",
+                hint="fix the compile error above and run again",
+            ) from None
+        for s in batch:
+            dest = out_dir / s.name
+            os.replace(tmp / Path(s.pattern).name, dest)
+            result[s.handler] = dest
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result

@@ -1,0 +1,96 @@
+"""The build context: every file in a folder named by its content hash, with fixed timestamps.
+
+BuildKit decides what changed in a context by size and mtime, so a rebuilt binary staged under
+its old name with the same size and a fixed mtime would ship the old bytes (measured; see
+ENVIRONMENT.md "Layers"). Content-addressed folder names make that impossible. Fixed mtimes on
+every file and folder keep each layer's tar, and so its digest, the same across builds and
+machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# 2000-01-01: any fixed time works; zero upsets some tar readers.
+FIXED_MTIME = 946684800
+# Lambda caps an image at 127 layers; the base takes some. Beyond this many binaries the rest
+# share one last layer.
+MAX_BINARY_LAYERS = 100
+TASK_ROOT = "var/task"
+SHIM_PATH = "var/runtime/bootstrap"
+
+
+@dataclass(frozen=True)
+class Layer:
+    folder: str  # the context folder, named by content: "l-<hash>"
+    files: tuple[str, ...]  # paths inside the image, e.g. "var/task/bin/create_order"
+
+
+@dataclass(frozen=True)
+class Context:
+    root: Path
+    layers: tuple[Layer, ...]
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _folder_name(entries: Sequence[tuple[str, str]]) -> str:
+    h = hashlib.sha256()
+    for dest, digest in entries:
+        h.update(f"{dest}\0{digest}\0".encode())
+    return "l-" + h.hexdigest()[:24]
+
+
+def _stage_layer(root: Path, entries: Sequence[tuple[str, Path, str]]) -> Layer:
+    """Stage (image path, source, digest) entries as one content-addressed folder."""
+    name = _folder_name([(dest, digest) for dest, _, digest in entries])
+    folder = root / name
+    if not folder.is_dir():
+        tmp = root / f".{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        for dest, src, _ in entries:
+            target = tmp / dest
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)
+            os.chmod(target, 0o755)
+        # Every folder on the way too: the layer tar records them.
+        for dirpath, _, filenames in os.walk(tmp, topdown=False):
+            for fn in filenames:
+                os.utime(os.path.join(dirpath, fn), (FIXED_MTIME, FIXED_MTIME))
+            os.chmod(dirpath, 0o755)
+            os.utime(dirpath, (FIXED_MTIME, FIXED_MTIME))
+        os.replace(tmp, folder)
+    return Layer(folder=name, files=tuple(dest for dest, _, _ in entries))
+
+
+def stage(root: Path, *, binaries: Mapping[str, Path], shim: Path | None) -> Context:
+    """Stage ``binaries`` (path in the package, e.g. "bin/x" → file) and the shim under ``root``.
+
+    Folders no longer used are removed, so the context holds exactly this image's files.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    layers: list[Layer] = []
+    if shim is not None:
+        layers.append(_stage_layer(root, [(SHIM_PATH, shim, _digest(shim))]))
+    ordered = sorted(binaries.items())
+    entries = [(f"{TASK_ROOT}/{rel}", src, _digest(src)) for rel, src in ordered]
+    for e in entries[:MAX_BINARY_LAYERS]:
+        layers.append(_stage_layer(root, [e]))
+    if entries[MAX_BINARY_LAYERS:]:
+        layers.append(_stage_layer(root, entries[MAX_BINARY_LAYERS:]))
+    keep = {layer.folder for layer in layers} | {"Dockerfile"}
+    for child in root.iterdir():
+        if child.name not in keep:
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    return Context(root=root, layers=tuple(layers))

@@ -1,0 +1,90 @@
+import pytest
+
+from shimimg import dockercli
+from shimimg.errors import ShimimgError
+from shimimg.proc import Result
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    dockercli.engine.cache_clear()
+    dockercli.buildx.cache_clear()
+    yield
+    dockercli.engine.cache_clear()
+    dockercli.buildx.cache_clear()
+
+
+def fake(monkeypatch, answers):
+    calls = []
+
+    def _docker(args, check=True, timeout=None, env=None):
+        calls.append(list(args))
+        if "--metadata-file" in args:  # buildx writes it on success
+            with open(args[list(args).index("--metadata-file") + 1], "w") as f:
+                f.write('{"containerimage.digest": "sha256:abc"}')
+        for prefix, result in answers:
+            if list(args[: len(prefix)]) == prefix:
+                return Result(tuple(args), *result)
+        raise AssertionError(f"unexpected docker {args}")
+
+    monkeypatch.setattr(dockercli, "_docker", _docker)
+    return calls
+
+
+def test_engine_down_says_how_to_start_it(monkeypatch):
+    fake(monkeypatch, [(["version"], (1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."))])
+    with pytest.raises(ShimimgError) as e:
+        dockercli.engine()
+    assert "does not answer (Cannot connect to the Docker daemon" in e.value.message
+    assert "start the Docker daemon" in e.value.hint
+
+
+@pytest.mark.parametrize("version,link", [("20.10.24", False), ("26.1.5+dfsg1", True), ("29.0.0", True)])
+def test_copy_link_support_follows_the_engine(monkeypatch, version, link):
+    fake(monkeypatch, [(["version"], (0, f'{{"Version": "{version}"}}', ""))])
+    assert dockercli.engine().supports_link is link
+
+
+def test_buildx_missing_says_how_to_install(monkeypatch):
+    fake(
+        monkeypatch,
+        [
+            (["version"], (0, '{"Version": "26.1.5"}', "")),
+            (["buildx", "version"], (1, "", "docker: 'buildx' is not a docker command.")),
+        ],
+    )
+    with pytest.raises(ShimimgError) as e:
+        dockercli.buildx()
+    assert e.value.message == "the docker buildx plugin is missing"
+    assert "docker-buildx" in e.value.hint
+
+
+def test_remote_builder_buildkit_version_decides_link(monkeypatch):
+    fake(
+        monkeypatch,
+        [
+            (["version"], (0, '{"Version": "26.1.5"}', "")),
+            (["buildx", "version"], (0, "github.com/docker/buildx 0.13.1", "")),
+            (["buildx", "inspect", "old"], (0, "Name: old\nDriver: docker-container\nBuildkit: v0.9.3\n", "")),
+        ],
+    )
+    assert dockercli.buildx("old").supports_link is False
+
+
+def test_build_command_line(monkeypatch, tmp_path):
+    calls = fake(monkeypatch, [(["buildx", "build"], (0, "", ""))])
+    built = dockercli.build(
+        tmp_path,
+        tag="shimimg/x:latest",
+        platform="linux/arm64",
+        builder="remote",
+        cache_from=["type=registry,ref=r/c"],
+        build_args={"SOURCE_DATE_EPOCH": "1"},
+    )
+    cmd = calls[0]
+    assert cmd[:4] == ["buildx", "build", "--builder", "remote"]
+    assert "--provenance=false" in cmd and "--load" in cmd and "--push" not in cmd
+    assert cmd[cmd.index("--cache-from") + 1] == "type=registry,ref=r/c"
+    assert cmd[cmd.index("--build-arg") + 1] == "SOURCE_DATE_EPOCH=1"
+    assert cmd[-1] == str(tmp_path)
+    assert built.digest == "sha256:abc"

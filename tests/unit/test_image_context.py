@@ -1,0 +1,60 @@
+import os
+from pathlib import Path
+
+from shimimg.image import context
+from shimimg.image.dockerfile import render
+
+
+def _bins(tmp_path: Path, contents: dict) -> dict:
+    out = {}
+    for rel, data in contents.items():
+        p = tmp_path / "src" / rel.replace("/", "_")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        out[rel] = p
+    return out
+
+
+def test_layers_are_content_addressed_with_fixed_times(tmp_path):
+    shim = tmp_path / "shim"
+    shim.write_text("#!/bin/sh\n")
+    ctx = context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, {"bin/b": b"bbbb", "bin/a": b"aaaa"}), shim=shim)
+    assert [layer.files for layer in ctx.layers] == [
+        ("var/runtime/bootstrap",),
+        ("var/task/bin/a",),
+        ("var/task/bin/b",),
+    ]
+    for layer in ctx.layers:
+        for dirpath, dirnames, filenames in os.walk(ctx.root / layer.folder):
+            for name in [*dirnames, *filenames]:
+                st = os.stat(os.path.join(dirpath, name))
+                assert st.st_mtime == context.FIXED_MTIME
+                assert st.st_mode & 0o777 == 0o755
+
+
+def test_same_size_new_content_gets_a_new_folder_and_old_ones_go(tmp_path):
+    first = context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, {"bin/a": b"1111", "bin/b": b"bbbb"}), shim=None)
+    second = context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, {"bin/a": b"2222", "bin/b": b"bbbb"}), shim=None)
+    assert first.layers[0].folder != second.layers[0].folder
+    assert first.layers[1] == second.layers[1]
+    assert sorted(p.name for p in (tmp_path / "ctx").iterdir()) == sorted(layer.folder for layer in second.layers)
+
+
+def test_binaries_past_the_layer_budget_share_one_layer(tmp_path):
+    many = {f"bin/h{i:03}": f"binary {i}".encode() for i in range(context.MAX_BINARY_LAYERS + 5)}
+    ctx = context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, many), shim=None)
+    assert len(ctx.layers) == context.MAX_BINARY_LAYERS + 1
+    assert len(ctx.layers[-1].files) == 5
+
+
+def test_dockerfile_copies_each_layer_with_link_and_labels(tmp_path):
+    ctx = context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, {"bin/a": b"a"}), shim=None)
+    text = render(ctx, base="shimimg-local/provided:al2", package="./", labels={"a.b": 'x "y"'}, link=True)
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines == [
+        "FROM shimimg-local/provided:al2",
+        f"COPY --link {ctx.layers[0].folder}/ /",
+        'LABEL "a.b"="x \\"y\\""',
+    ]
+    plain = render(ctx, base="b", package="./", labels={}, link=False)
+    assert f"COPY {ctx.layers[0].folder}/ /" in plain and "--link" not in plain.split("FROM")[1]
