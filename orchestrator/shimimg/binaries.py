@@ -60,8 +60,7 @@ def _compile(pkg: Package, module: gobuild.Module, *, store: Store, go_tags, map
     except ShimimgError as e:
         e.hint = "or pass --prebuilt to take the binaries the package already holds"
         raise
-    fingerprint = f"{gobuild.toolchain()} {pkg.arch} tags={','.join(go_tags)} ldflags={gobuild.LDFLAGS}"
-    keys = gobuild.handler_keys(module, sources, fingerprint)
+    keys = gobuild.handler_keys(module, sources, gobuild.fingerprint(pkg.arch, go_tags))
     files: dict[str, Path] = {}
     todo = []
     for s in sources:

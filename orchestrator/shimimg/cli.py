@@ -81,7 +81,9 @@ def migrate(
     ),
     drop_layers: bool = typer.Option(False, "--drop-layers", help="Drop Layers of migrated functions."),
     check: bool = typer.Option(
-        False, "--check", help="Write nothing; exit 1 and print a diff if the template would change."
+        False,
+        "--check",
+        help="Write nothing; exit 1 with a diff if migrating would change TEMPLATE (or OUT, with -o).",
     ),
 ) -> None:
     """Rewrite the template: PackageType Image, ImageUri, ImageConfig per function."""
@@ -317,7 +319,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_ERROR
     except typer.Exit as e:
         return e.exit_code
-    except typer.Abort:
+    except typer.Abort:  # Ctrl-C, as the parser reports it
+        print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except typer.TyperException as e:  # usage errors: typer prints nothing when not standalone
         if hasattr(e, "show"):

@@ -102,7 +102,6 @@ def build(
     *,
     tag: str,
     platform: str,
-    push: bool = False,
     builder: str | None = None,
     cache_from: Sequence[str] = (),
     cache_to: Sequence[str] = (),
@@ -118,7 +117,9 @@ def build(
         cmd += ["--platform", platform]
         # buildx's default provenance attestation turns a push into an image index, which Lambda refuses.
         cmd += ["--provenance=false", "--sbom=false"]
-        cmd += ["--push"] if push else ["--load"]
+        # Into the local engine: pushes go through `docker push`, which skips layers the
+        # registry has and resumes after a failure.
+        cmd += ["--load"]
         cmd += ["--tag", tag]
         cmd += ["--metadata-file", str(meta)]
         cmd += ["--progress", "plain"]
@@ -219,6 +220,8 @@ def _registry(args: Sequence[str], *, ref: str, env: Mapping[str, str] | None, t
         engine()
     lines = [ln.strip() for ln in (r.err.strip() or r.out.strip()).splitlines() if ln.strip()]
     detail = (lines[-1] if lines else f"exit {r.rc}").removeprefix("ERROR: ")
+    # Query strings carry upload state or presigned storage URLs: noise at best, a signature at worst.
+    detail = re.sub(r'(https?://[^\s"?]+)\?[^\s"]*', r"\1", detail)
     raise RegistryFailure(kind, ref, detail, output)
 
 

@@ -26,6 +26,9 @@ log = logging.getLogger("shimimg.go")
 # give the same bytes on any machine, so unchanged binaries keep their layer digests.
 NORPC = "lambda.norpc"
 LDFLAGS = "-s -w -buildid="
+# VCS stamping would put the repository's commit and dirty state into every binary, changing
+# all of them (and their layers) on any commit.
+FLAGS = ("-buildvcs=false", "-trimpath", "-ldflags", LDFLAGS)
 # Folders that never hold a handler's inputs.
 _SKIP_DIRS = {".git", ".shimimg", ".aws-sam", "bin", "dist", "node_modules", "testdata", "vendor.tmp"}
 
@@ -120,6 +123,11 @@ def toolchain() -> str:
     return " ".join(r.out.split())
 
 
+def fingerprint(arch: str, tags: Sequence[str]) -> str:
+    """Everything besides the sources that decides a binary's bytes."""
+    return f"{toolchain()} linux/{GOARCH[arch]} tags={','.join(tags)} flags={' '.join(FLAGS)}"
+
+
 def handler_keys(module: Module, sources: Sequence[HandlerSource], fingerprint: str) -> dict[str, str]:
     """A key per handler over everything that can change its binary.
 
@@ -183,18 +191,7 @@ def build(
         tmp = out_dir / ".go-out"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        cmd = [
-            "go",
-            "build",
-            "-o",
-            f"{tmp}/",
-            "-tags",
-            all_tags,
-            "-trimpath",
-            "-ldflags",
-            LDFLAGS,
-            *(s.pattern for s in batch),
-        ]
+        cmd = ["go", "build", "-o", f"{tmp}/", "-tags", all_tags, *FLAGS, *(s.pattern for s in batch)]
         try:
             run(cmd, cwd=module.root, env=env)
         except ProgramMissing:

@@ -160,8 +160,9 @@ class Registry:
         assert status == 200, (status, body[:300])
         return body
 
-    def has_blob(self, name: str, digest: str) -> bool:
-        return self.request(f"/v2/{name}/blobs/{digest}", method="HEAD", accept="*/*")[0] == 200
+    def blob_size(self, name: str, digest: str) -> int:
+        status, headers, _ = self.request(f"/v2/{name}/blobs/{digest}", method="HEAD", accept="*/*")
+        return int(headers.get("Content-Length", 0)) if status == 200 else 0
 
 
 class SlowProxy:
@@ -172,7 +173,6 @@ class SlowProxy:
         self.target_port = target_port
         self.rate = rate
         self.port = free_port()
-        self.forwarded = 0
         self._sock = socket.create_server(("127.0.0.1", self.port))
         self._stop = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
@@ -205,10 +205,8 @@ class SlowProxy:
                 if not data:
                     break
                 dst.sendall(data)
-                if throttled:
-                    self.forwarded += len(data)
-                    if self.rate:
-                        time.sleep(len(data) / self.rate)
+                if throttled and self.rate:
+                    time.sleep(len(data) / self.rate)
         except OSError:
             pass
         finally:

@@ -350,13 +350,19 @@ def test_registry_killed_mid_push_then_rerun_completes_skipping_what_landed(work
             stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 60
-        # Kill once a real layer (not just the tiny ones) has landed and more are on their way.
-        while len(reg.blob_uploads()) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        sizes: dict[str, int] = {}
+        # Kill once a real layer (a handler, not just the tiny ones or the config) has landed.
+        while time.monotonic() < deadline and proc.poll() is None:
+            for d in reg.blob_uploads():
+                sizes.setdefault(d, reg.blob_size("kill/orders", d))
+            if max(sizes.values(), default=0) > 1_000_000:
+                break
             time.sleep(0.02)
-        landed = reg.blob_uploads()
         reg.kill()
+        landed = reg.blob_uploads()
         _, stderr = proc.communicate(timeout=120)
-        assert 3 <= len(landed) < 9, f"kill came too late or too early: {len(landed)} blobs"
+        assert max(sizes.values(), default=0) > 1_000_000, "no layer landed before the push ended"
+        assert len(landed) < 9, "the push finished before the kill"
         assert proc.returncode == 1, stderr
         assert f"registry at {proxy.address}" in stderr and "the template was not written" in stderr
         assert not (tmp_path / "out.yaml").exists()
@@ -370,6 +376,8 @@ def test_registry_killed_mid_push_then_rerun_completes_skipping_what_landed(work
         again = reg.blob_uploads(offset)
         assert again and not set(again) & set(landed), "blobs that landed before the kill were uploaded again"
         assert img["layers_pushed"] < img["layers"]
+        print(f"killed after {len(landed)} blob(s) landed; the rerun uploaded {img['layers_pushed']} of "
+              f"{img['layers']} layers, {img['bytes_pushed']} bytes")
         assert reg.manifest("kill/orders", img["digest"])[0] == img["digest"]
         assert (tmp_path / "out.yaml").exists()
     finally:
@@ -429,6 +437,7 @@ def test_ecr_token_from_the_api_pushes_through_a_private_config_and_leaves_no_tr
         assert r.returncode == 1
         assert f"ECR repository team/orders does not exist in account {account} ({region})" in r.stderr
         assert "--create-repository" in r.stderr
+        assert "shimimg/orders" not in r.stderr, "refused before building"
 
         runs = [shimimg(*args, "--create-repository", cwd=work, env=env) for _ in range(2)]
         for run in runs:
@@ -449,6 +458,9 @@ def test_ecr_token_from_the_api_pushes_through_a_private_config_and_leaves_no_tr
         assert not list(tmp.glob("shimimg-docker-*")), "the private docker config was left behind"
         held = _files_holding([work, home, tmp, user_docker, out, reg.log, dockercli_user_dir()], needles)
         assert held == []
+        probe = tmp / "probe"  # the search does find a token where there is one
+        probe.write_bytes(b"x" + needles[1] + b"x")
+        assert _files_holding([tmp], needles) == [f"{probe}: {needles[1][:6]!r}..."]
     finally:
         reg.stop()
 
@@ -483,3 +495,47 @@ def test_private_config_keeps_the_users_cli_plugins(tmp_path, monkeypatch):
     assert r.stdout.strip() == "probe-ran", r.stderr
     assert json.loads(helper.stdout) == {"ServerURL": "registry.invalid", "Username": "u", "Secret": "p"}
     assert not Path(env["DOCKER_CONFIG"]).exists()
+
+
+PIPELINES = EXAMPLE.parent / "pipelines"
+
+
+def _pipeline_commands() -> dict[str, tuple[dict, list[str], str]]:
+    """Per example pipeline: its env, the build and push commands, and the deploy command."""
+    import yaml
+
+    gha = yaml.safe_load((PIPELINES / "github-actions.yml").read_text())
+    steps = {s["name"]: s["run"] for s in gha["jobs"]["deploy"]["steps"] if "name" in s and "run" in s}
+    names = [s.get("name") for s in gha["jobs"]["deploy"]["steps"]]
+    assert names.index("Build") < names.index("Push") < names.index("Deploy")
+    spec = yaml.safe_load((PIPELINES / "buildspec.yml").read_text())
+    build, push, deploy = spec["phases"]["build"]["commands"]
+    return {
+        "github-actions": (gha["env"], [steps["Build"], steps["Push"]], steps["Deploy"]),
+        "codebuild": (spec["env"]["variables"], [build, push], deploy),
+    }
+
+
+def test_example_pipelines_push_lands_and_deploy_gets_the_pinned_template(tmp_path, registry, client_env, standin,
+                                                                          go_toolchain):
+    root = tmp_path / "repo"
+    copy_example(root / "examples" / "orders")
+    repo = f"{registry.address}/pipeline/orders"
+    for name, (pipeline_env, commands, deploy) in _pipeline_commands().items():
+        env = {**os.environ, **{k: str(v) for k, v in pipeline_env.items() if "${{" not in str(v)},
+               **client_env, "IMAGE_REPOSITORY": repo, "GITHUB_SHA": "0123456789abcdef" * 2 + "01234567",
+               "SHIMIMG_BASE_IMAGE": standin, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        env.pop("CODEBUILD_RESOLVED_SOURCE_VERSION", None)
+        for command in commands:
+            r = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=root, env=env, capture_output=True,
+                               text=True, timeout=300)
+            assert r.returncode == 0, f"{name}: {command}\n{r.stderr}"
+        assert '--template-file "$(jq -r .template push.json)"' in deploy
+        out = json.loads((root / "push.json").read_text())
+        [img] = out["images"]
+        template = root / out["template"]
+        assert template == root / "examples" / "orders" / ".shimimg" / "build" / "template.yaml"
+        assert set(image_uris(template)) == {f"{repo}@{img['digest']}"}
+        assert registry.manifest("pipeline/orders", img["digest"])[0] == img["digest"]
+        assert registry.manifest("pipeline/orders", img["tags"][1])[0] == img["digest"]

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from shimimg import __version__, dockercli
 from shimimg.binaries import Binaries
@@ -71,18 +70,17 @@ def build_image(
     builder: str | None = None,
     cache_from: tuple[str, ...] = (),
     cache_to: tuple[str, ...] = (),
-    push_tag: str | None = None,
 ) -> ImageResult:
     engine = dockercli.buildx(builder)
     slug = package_slug(pkg)
     ctx = ctxmod.stage(store.context_dir(slug), binaries=binaries.files, shim=None if direct else shim_path())
     dockerfile = render(ctx, base=base, package=pkg.code_uri, labels=labels(pkg, rev), link=engine.supports_link)
     platform = f"linux/{DOCKER_ARCH[pkg.arch]}"
-    tag = push_tag or pkg.image
+    tag = pkg.image
     key = hashlib.sha256("\0".join([dockerfile, platform, tag, builder or ""]).encode()).hexdigest()
 
     last = store.image(slug)
-    if last and last.key == key and push_tag is None:
+    if last and last.key == key:
         found = dockercli.image_inspect(tag)
         if found and found.get("Id") == last.image_id:
             return ImageResult(pkg, tag, last.image_id, last.digest, cached=True, layers_stable=engine.supports_link)
@@ -101,20 +99,14 @@ def build_image(
         ctx.root,
         tag=tag,
         platform=platform,
-        push=push_tag is not None,
         builder=builder,
         cache_from=cache_from,
         cache_to=cache_to,
         build_args=build_args,
         what=f"package {pkg.code_uri}",
     )
-    image_id = ""
-    if push_tag is None:
-        found = dockercli.image_inspect(tag)
-        image_id = found.get("Id", "") if found else ""
-        store.put_image(slug, ImageState(key=key, tag=tag, image_id=image_id, digest=built.digest))
+    found = dockercli.image_inspect(tag)
+    image_id = found.get("Id", "") if found else ""
+    store.put_image(slug, ImageState(key=key, tag=tag, image_id=image_id, digest=built.digest))
     return ImageResult(pkg, tag, image_id, built.digest, cached=False, layers_stable=engine.supports_link)
 
-
-def context_path(store: Store, pkg: Package) -> Path:
-    return store.context_dir(package_slug(pkg))

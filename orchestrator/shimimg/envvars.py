@@ -1,0 +1,156 @@
+"""The environment a function sees when ``invoke`` runs it: Lambda's own variables plus the template's.
+
+Overrides come in SAM's ``--env-vars`` format, so the file a team already keeps for
+``sam local invoke`` works unchanged::
+
+    {"EchoEnvFunction": {"STAGE": "dev"}, "Parameters": {"LOG_LEVEL": "debug"}}
+
+``Parameters`` applies to every function, a logical id's section to that function and wins.
+As in SAM, an override only sets a variable the template declares for the function (Lambda would
+have no other), and a variable whose value is an intrinsic (!Ref, !Sub, ...) that nothing overrides
+is set to an empty string, with a warning naming it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shimimg.errors import ShimimgError
+from shimimg.plan import Function
+
+SHARED_SECTION = "Parameters"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_MEMORY_MB = 128  # Lambda's and SAM's default MemorySize
+DEFAULT_TIMEOUT_S = 3  # SAM's default Timeout
+# Obviously fake, so an SDK call fails with an auth error rather than reaching a real account.
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "shimimg-local-dummy",
+    "AWS_SECRET_ACCESS_KEY": "shimimg-local-dummy",
+    "AWS_SESSION_TOKEN": "shimimg-local-dummy",
+}
+
+
+@dataclass(frozen=True)
+class Overrides:
+    shared: Mapping[str, str] = field(default_factory=dict)
+    functions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    source: str = ""
+
+    def for_function(self, logical_id: str) -> dict[str, str]:
+        return {**self.shared, **self.functions.get(logical_id, {})}
+
+
+@dataclass(frozen=True)
+class Environment:
+    variables: Mapping[str, str]
+    unresolved: tuple[str, ...]  # template variables given by an intrinsic and not overridden
+    ignored: tuple[str, ...]  # overrides for variables the function does not declare
+    real_credentials: bool
+
+
+def _string(value: Any, where: str) -> str:
+    # SAM's stringification: booleans as JSON spells them, numbers as written, null as empty.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    raise ShimimgError(
+        f"{where}: the value must be a string, number or boolean, not {type(value).__name__}",
+        hint='the format is {"LogicalId": {"NAME": "value"}, "Parameters": {"NAME": "value"}}',
+    )
+
+
+def load_overrides(path: Path) -> Overrides:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ShimimgError(f"{path}: cannot read the --env-vars file: {e.strerror or e}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ShimimgError(
+            f"{path}: not JSON ({e})",
+            hint='the --env-vars file is JSON: {"LogicalId": {"NAME": "value"}, "Parameters": {"NAME": "value"}}',
+        ) from None
+    if not isinstance(data, dict):
+        raise ShimimgError(
+            f"{path}: expected a JSON object keyed by function logical id (or \"{SHARED_SECTION}\")",
+            hint='e.g. {"EchoEnvFunction": {"STAGE": "dev"}}',
+        )
+    sections: dict[str, dict[str, str]] = {}
+    for key, section in data.items():
+        if not isinstance(section, dict):
+            raise ShimimgError(
+                f"{path}: {key!r} must map variable names to values, not {type(section).__name__}",
+                hint=f'e.g. {{"{key}": {{"NAME": "value"}}}}',
+            )
+        sections[key] = {str(k): _string(v, f"{path}: {key}.{k}") for k, v in section.items()}
+    shared = sections.pop(SHARED_SECTION, {})
+    return Overrides(shared=shared, functions=sections, source=str(path))
+
+
+def _region(environ: Mapping[str, str]) -> str:
+    return environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+
+
+def _credentials(environ: Mapping[str, str]) -> dict[str, str] | None:
+    if environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
+        creds = {k: environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        if environ.get("AWS_SESSION_TOKEN"):
+            creds["AWS_SESSION_TOKEN"] = environ["AWS_SESSION_TOKEN"]
+        return creds
+    return None
+
+
+def lambda_variables(
+    fn: Function, *, environ: Mapping[str, str], now: datetime.datetime | None = None
+) -> dict[str, str]:
+    """What Lambda sets for every function (reserved names: a template cannot set them)."""
+    region = _region(environ)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return {
+        "AWS_LAMBDA_FUNCTION_NAME": fn.logical_id,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory or DEFAULT_MEMORY_MB),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        # Not a Lambda variable: the emulator reads it to enforce the function's timeout.
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout or DEFAULT_TIMEOUT_S),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.logical_id}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": f"{now:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+    }
+
+
+def function_environment(fn: Function, overrides: Overrides, *, environ: Mapping[str, str]) -> Environment:
+    """Template variables (after Globals), then overrides, then Lambda's own variables and credentials."""
+    given = overrides.for_function(fn.logical_id)
+    declared = dict(fn.environment)
+    variables: dict[str, str] = {}
+    unresolved = []
+    for name, literal in fn.environment:
+        if name in given:
+            variables[name] = given[name]
+        elif literal is None:
+            variables[name] = ""
+            unresolved.append(name)
+        else:
+            variables[name] = literal
+    # Names in the shared section that this function does not declare are normal; a function's
+    # own section naming an undeclared variable is most likely a typo.
+    ignored = sorted(set(overrides.functions.get(fn.logical_id, {})) - set(declared))
+    creds = _credentials(environ)
+    variables.update(lambda_variables(fn, environ=environ))
+    variables.update(creds or DUMMY_CREDENTIALS)
+    return Environment(
+        variables=variables, unresolved=tuple(unresolved), ignored=tuple(ignored), real_credentials=creds is not None
+    )
