@@ -135,36 +135,22 @@ RegistryEndpointOpt = typer.Option(
 )
 RetriesOpt = typer.Option(3, "--retries", min=0, metavar="N", help="Retries for transient registry errors.")
 
+# Build settings, declared once (help and env names come from config.Settings).
+BaseOpt = typer.Option(None, "--base", "--base-image", help=_help("base_image"))
+ArchOpt = typer.Option(None, "--arch", help=_help("arch"))
+GoTagOpt = typer.Option(None, "--go-tag", help=_help("go_tags"))
+PrebuiltOpt = typer.Option(None, "--prebuilt/--from-source", help=_help("prebuilt"))
+AllowDynamicOpt = typer.Option(None, "--allow-dynamic", help=_help("allow_dynamic"))
+DirectOpt = typer.Option(None, "--direct/--shim", help=_help("direct"))
+BuilderOpt = typer.Option(None, "--builder", help=_help("builder"))
+CacheFromOpt = typer.Option(None, "--cache-from", help=_help("cache_from"))
+CacheToOpt = typer.Option(None, "--cache-to", help=_help("cache_to"))
+CacheDirOpt = typer.Option(None, "--cache-dir", help=_help("cache_dir"))
 
-@app.command()
-def build(
-    template: Path = TemplateOpt,
-    output: Optional[Path] = typer.Option(
-        None, "-o", "--output", help="Where to write the template [default: .shimimg/build/template.yaml beside it]."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="Print images, digests and functions as JSON."),
-    base: Optional[str] = typer.Option(None, "--base", "--base-image", help=_help("base_image")),
-    arch: Optional[str] = typer.Option(None, "--arch", help=_help("arch")),
-    go_tags: Optional[List[str]] = typer.Option(None, "--go-tag", help=_help("go_tags")),
-    prebuilt: Optional[bool] = typer.Option(None, "--prebuilt/--from-source", help=_help("prebuilt")),
-    allow_dynamic: Optional[bool] = typer.Option(None, "--allow-dynamic", help=_help("allow_dynamic")),
-    direct: Optional[bool] = typer.Option(None, "--direct/--shim", help=_help("direct")),
-    builder: Optional[str] = typer.Option(None, "--builder", help=_help("builder")),
-    cache_from: Optional[List[str]] = typer.Option(None, "--cache-from", help=_help("cache_from")),
-    cache_to: Optional[List[str]] = typer.Option(None, "--cache-to", help=_help("cache_to")),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=_help("cache_dir")),
-    push: bool = typer.Option(False, "--push", help="Also push (see `shimimg push`): the template pins digests."),
-    repository: List[str] = RepositoryOpt,
-    tag: List[str] = PushTagOpt,
-    force: bool = ForceOpt,
-    create_repository: bool = CreateRepositoryOpt,
-    registry_endpoint: Optional[str] = RegistryEndpointOpt,
-    retries: int = RetriesOpt,
-) -> None:
-    """Build one image per package (all its handlers plus the shim) and write the migrated template."""
-    from shimimg.commands import build as cmd
 
-    flags = dict(
+def _flags(base, arch, go_tags, prebuilt, allow_dynamic, direct, builder, cache_from, cache_to, cache_dir) -> dict:
+    """The build settings given on the command line (None: not given, so lower sources decide)."""
+    return dict(
         base_image=base,
         arch=arch,
         go_tags=go_tags or None,
@@ -176,6 +162,37 @@ def build(
         cache_to=cache_to or None,
         cache_dir=cache_dir,
     )
+
+
+@app.command()
+def build(
+    template: Path = TemplateOpt,
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="Where to write the template [default: .shimimg/build/template.yaml beside it]."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print images, digests and functions as JSON."),
+    base: Optional[str] = BaseOpt,
+    arch: Optional[str] = ArchOpt,
+    go_tags: Optional[List[str]] = GoTagOpt,
+    prebuilt: Optional[bool] = PrebuiltOpt,
+    allow_dynamic: Optional[bool] = AllowDynamicOpt,
+    direct: Optional[bool] = DirectOpt,
+    builder: Optional[str] = BuilderOpt,
+    cache_from: Optional[List[str]] = CacheFromOpt,
+    cache_to: Optional[List[str]] = CacheToOpt,
+    cache_dir: Optional[Path] = CacheDirOpt,
+    push: bool = typer.Option(False, "--push", help="Also push (see `shimimg push`): the template pins digests."),
+    repository: List[str] = RepositoryOpt,
+    tag: List[str] = PushTagOpt,
+    force: bool = ForceOpt,
+    create_repository: bool = CreateRepositoryOpt,
+    registry_endpoint: Optional[str] = RegistryEndpointOpt,
+    retries: int = RetriesOpt,
+) -> None:
+    """Build one image per package (all its handlers plus the shim) and write the migrated template."""
+    from shimimg.commands import build as cmd
+
+    flags = _flags(base, arch, go_tags, prebuilt, allow_dynamic, direct, builder, cache_from, cache_to, cache_dir)
     if push or repository:
         if not push:
             raise typer.BadParameter("--repository needs --push (or use `shimimg push`)", param_hint="--repository")
@@ -213,32 +230,21 @@ def push(
     json_out: bool = typer.Option(
         False, "--json", help="Print repository, tags, digest and bytes pushed per package as JSON."
     ),
-    base: Optional[str] = typer.Option(None, "--base", "--base-image", help=_help("base_image")),
-    arch: Optional[str] = typer.Option(None, "--arch", help=_help("arch")),
-    go_tags: Optional[List[str]] = typer.Option(None, "--go-tag", help=_help("go_tags")),
-    prebuilt: Optional[bool] = typer.Option(None, "--prebuilt/--from-source", help=_help("prebuilt")),
-    allow_dynamic: Optional[bool] = typer.Option(None, "--allow-dynamic", help=_help("allow_dynamic")),
-    direct: Optional[bool] = typer.Option(None, "--direct/--shim", help=_help("direct")),
-    builder: Optional[str] = typer.Option(None, "--builder", help=_help("builder")),
-    cache_from: Optional[List[str]] = typer.Option(None, "--cache-from", help=_help("cache_from")),
-    cache_to: Optional[List[str]] = typer.Option(None, "--cache-to", help=_help("cache_to")),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=_help("cache_dir")),
+    base: Optional[str] = BaseOpt,
+    arch: Optional[str] = ArchOpt,
+    go_tags: Optional[List[str]] = GoTagOpt,
+    prebuilt: Optional[bool] = PrebuiltOpt,
+    allow_dynamic: Optional[bool] = AllowDynamicOpt,
+    direct: Optional[bool] = DirectOpt,
+    builder: Optional[str] = BuilderOpt,
+    cache_from: Optional[List[str]] = CacheFromOpt,
+    cache_to: Optional[List[str]] = CacheToOpt,
+    cache_dir: Optional[Path] = CacheDirOpt,
 ) -> None:
     """Build (cached), push each package image once, and write the template pinned to the digests."""
     from shimimg.commands import push as cmd
 
-    flags = dict(
-        base_image=base,
-        arch=arch,
-        go_tags=go_tags or None,
-        prebuilt=prebuilt,
-        allow_dynamic=allow_dynamic,
-        direct=direct,
-        builder=builder,
-        cache_from=cache_from or None,
-        cache_to=cache_to or None,
-        cache_dir=cache_dir,
-    )
+    flags = _flags(base, arch, go_tags, prebuilt, allow_dynamic, direct, builder, cache_from, cache_to, cache_dir)
     raise typer.Exit(
         cmd.run(
             template=template,
@@ -278,10 +284,10 @@ def invoke(
     port: Optional[int] = typer.Option(
         None, "--port", min=1, max=65535, help="Local port for the emulator (127.0.0.1) [default: a free one]."
     ),
-    base: Optional[str] = typer.Option(None, "--base", "--base-image", help=_help("base_image")),
-    arch: Optional[str] = typer.Option(None, "--arch", help=_help("arch")),
-    direct: Optional[bool] = typer.Option(None, "--direct/--shim", help=_help("direct")),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=_help("cache_dir")),
+    base: Optional[str] = BaseOpt,
+    arch: Optional[str] = ArchOpt,
+    direct: Optional[bool] = DirectOpt,
+    cache_dir: Optional[Path] = CacheDirOpt,
 ) -> None:
     """Run a function's image under the Lambda Runtime Interface Emulator and invoke it with an event."""
     from shimimg.commands import invoke as cmd

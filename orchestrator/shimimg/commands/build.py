@@ -97,6 +97,17 @@ def default_output(template: Path) -> Path:
     return migrate_default(template)
 
 
+def write_template(
+    doc: Any, plan: Plan, image_uris: Mapping[Path, str], settings: config.Settings, template: Path, output: Path | None
+) -> Path:
+    """The last stage: the migrated template, written atomically; returns where."""
+    out = output or default_output(template)
+    text = render_migrated(doc, plan, image_uris=image_uris, direct=settings.direct, output_path=out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, text)
+    return out
+
+
 def summary(result: BuildResult, output: Path) -> dict:
     return {
         "template": str(output),
@@ -118,16 +129,9 @@ def summary(result: BuildResult, output: Path) -> dict:
 def run(*, template: Path, output: Path | None, flags: Mapping[str, Any], as_json: bool) -> int:
     settings = config.load(template.resolve().parent, flags)
     doc, result = build_images(template, settings)
-    out = output or default_output(template)
-    text = render_migrated(
-        doc,
-        result.plan,
-        image_uris={img.package.path: img.tag for img in result.images},
-        direct=settings.direct,
-        output_path=out,
+    out = write_template(
+        doc, result.plan, {img.package.path: img.tag for img in result.images}, settings, template, output
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, text)
     data = summary(result, out)
     if as_json:
         ui.print_json(data)

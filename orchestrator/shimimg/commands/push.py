@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from shimimg import config, registry, ui
-from shimimg.commands.build import build_images, default_output
-from shimimg.fsutil import atomic_write_text
-from shimimg.template import render_migrated
+from shimimg.commands.build import build_images, write_template
 
 log = logging.getLogger("shimimg.push")
 
@@ -71,13 +69,7 @@ def run(
         endpoint=endpoint, retries=retries,
     )
 
-    out = output or default_output(template)
-    text = render_migrated(
-        doc, result.plan, image_uris={p.package.path: p.image_uri for p in pushed}, direct=settings.direct,
-        output_path=out,
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, text)
+    out = write_template(doc, result.plan, {p.package.path: p.image_uri for p in pushed}, settings, template, output)
 
     data = summary(pushed, out)
     if as_json:

@@ -1,0 +1,15 @@
+"""The template engine: load a SAM/CloudFormation template, discover its Go functions, rewrite it.
+
+    doc = load_document(Path("template.yaml"))
+    plan = discover(doc, arch="arm64")
+    text = render_migrated(doc, plan, output_path=Path(".shimimg/build/template.yaml"))
+
+Every failure the user can fix is a ``ShimimgError``.
+"""
+
+from shimimg.template.discovery import discover
+from shimimg.template.document import Document
+from shimimg.template.load import load_document, parse_document
+from shimimg.template.rewrite import render_migrated
+
+__all__ = ["Document", "discover", "load_document", "parse_document", "render_migrated"]

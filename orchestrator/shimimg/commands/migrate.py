@@ -1,0 +1,152 @@
+"""``shimimg migrate``: write the template with its Go functions on container images.
+
+By default the result goes to ``.shimimg/build/template.yaml`` beside the template, where
+``shimimg build`` writes it too (as ``sam build`` writes ``.aws-sam/build/template.yaml``), and
+relative paths in it are rewritten to work from there. ``--in-place`` rewrites the template itself,
+keeping ``TEMPLATE.bak``. ``--check`` writes nothing: it compares what would be written with what
+is there (the template itself, or ``-o OUT``) and prints the difference.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from shimimg import ui
+from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
+from shimimg.fsutil import atomic_write_bytes, atomic_write_text
+from shimimg.plan import Plan
+from shimimg.template import discover, load_document, render_migrated
+from shimimg.template.textdiff import unified_diff
+
+BUILD_DIR = Path(".shimimg") / "build"
+_EXAMPLE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/orders:v1"
+
+
+def default_output(template: Path) -> Path:
+    """``<template dir>/.shimimg/build/template.yaml`` (``.json`` for a JSON template)."""
+    suffix = ".json" if template.suffix.lower() == ".json" else ".yaml"
+    return template.parent / BUILD_DIR / f"template{suffix}"
+
+
+def run(
+    *,
+    template: Path,
+    output: Path | None,
+    in_place: bool,
+    backup: bool,
+    image_uris: Sequence[str],
+    arch: str,
+    direct: bool,
+    drop_layers: bool,
+    check: bool,
+) -> int:
+    if in_place and output is not None:
+        raise ShimimgError("--in-place and --output both name where to write", hint="use one of them")
+    doc = load_document(template)
+    plan = discover(doc, arch=arch)
+    uris = parse_image_uris(image_uris, plan, doc.directory)
+    if check:
+        target = output if output is not None else template
+    else:
+        target = template if in_place else (output if output is not None else default_output(template))
+    if not in_place and _same_file(target, template) and not check:
+        raise ShimimgError(
+            f"--output {target} is the template itself", hint="use --in-place to rewrite the template (keeps a .bak)"
+        )
+    text = render_migrated(doc, plan, image_uris=uris, direct=direct, drop_layers=drop_layers, output_path=target)
+    moved = sum(len(p.functions) for p in plan.packages)
+
+    if check:
+        current = _read(target)
+        if current == text:
+            ui.info("%s is up to date", target)
+            return EXIT_OK
+        sys.stdout.write(unified_diff(current or "", text, str(target), f"{target} (migrated)"))
+        ui.info("%s would change: run `shimimg migrate` without --check to write it", target)
+        return EXIT_ERROR
+
+    if in_place:
+        if text == doc.original:
+            ui.info("%s is already migrated: nothing to change", template)
+            return EXIT_OK
+        if backup:
+            bak = template.with_name(template.name + ".bak")
+            atomic_write_bytes(bak, doc.original.encode("utf-8"))
+            ui.info("kept the original as %s", bak)
+    atomic_write_text(target, text)
+    _report(plan, moved, target)
+    return EXIT_OK
+
+
+def parse_image_uris(items: Sequence[str], plan: Plan, template_dir: Path) -> dict[Path, str]:
+    """``PACKAGE=URI`` options → {Package.path: URI}; PACKAGE is the CodeUri as written or a path."""
+    out: dict[Path, str] = {}
+    problems = []
+    by_path = {pkg.path: pkg for pkg in plan.packages}
+    for item in items:
+        key, sep, uri = item.partition("=")
+        if not sep or not key or not uri.strip():
+            problems.append(f"{item!r}: expected PACKAGE=URI, e.g. ./={_EXAMPLE_URI}")
+            continue
+        pkg = _match_package(key, by_path, template_dir)
+        if pkg is None:
+            known = ", ".join(f"{p.code_uri} ({p.path})" for p in plan.packages)
+            known = known or "none: the template has no Go functions"
+            problems.append(f"{key!r} is not a package of this template; known packages: {known}")
+            continue
+        if pkg.path in out and out[pkg.path] != uri.strip():
+            problems.append(f"{key!r}: {pkg.code_uri} already has ImageUri {out[pkg.path]}")
+            continue
+        out[pkg.path] = uri.strip()
+    if problems:
+        raise ShimimgError("bad --image-uri", problems=problems, hint="run `shimimg plan` to list the packages")
+    return out
+
+
+def _match_package(key: str, by_path: dict, template_dir: Path):
+    # The CodeUri as written is relative to the template; a path typed in a shell may be
+    # relative to the working directory. Either names the package when it resolves to it.
+    for base in (template_dir, Path.cwd()):
+        candidate = Path(os.path.normpath(base / key))
+        try:
+            resolved = candidate.resolve()
+        except (OSError, ValueError):
+            resolved = candidate
+        for path in (candidate, resolved):
+            if path in by_path:
+                return by_path[path]
+    for pkg in by_path.values():
+        if key == pkg.code_uri:
+            return pkg
+    return None
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ShimimgError(f"cannot read {path}: {e}") from None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _report(plan: Plan, moved: int, target: Path) -> None:
+    if not moved:
+        ui.info("no Go zip functions to move: wrote %s unchanged", target)
+        return
+    for pkg in plan.packages:
+        names = [fn.logical_id for fn in pkg.functions]
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        ui.info("%s: %s%s", pkg.image, ", ".join(names[:5]), more)
+    ui.info("moved %d function%s onto %d image%s: wrote %s", moved, "s" if moved != 1 else "",
+            len(plan.packages), "s" if len(plan.packages) != 1 else "", target)

@@ -1,0 +1,277 @@
+"""Find the Go functions a template runs from zip packages and group them into one image per package.
+
+A function is moved when, after SAM's Globals are applied:
+- its Runtime is ``go1.x`` (every go1.x Handler is the path of a binary in the package), or
+- its Runtime is ``provided``/``provided.al2``/``provided.al2023`` and its Handler is not
+  ``bootstrap`` but names a file in the package, or the package is a Go module (has go.mod):
+  the multi-binary layout with a dispatching bootstrap. A provided function whose Handler is
+  ``bootstrap``, an intrinsic, or names nothing there is a single-binary custom runtime that
+  already works: it is left alone.
+
+A Go function shimimg cannot build (code in S3, a Handler or code location given by an intrinsic,
+no code location at all, inline code) is recorded in ``Plan.skipped`` with the fix; ``migrate``
+refuses such templates, because go1.x functions left behind cannot be deployed any more.
+Functions in other runtimes, and those already on images, are ``Plan.untouched``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from shimimg.errors import ShimimgError
+from shimimg.plan import Arch, Function, Package, Plan, Skipped
+from shimimg.template.document import (
+    MERGE_TAG,
+    Document,
+    MappingNode,
+    Node,
+    ScalarNode,
+    SequenceNode,
+    get,
+    members,
+)
+from shimimg.template.intrinsics import integer, is_intrinsic, literal
+from shimimg.template.packages import Local, Probe, image_name, strip_dot_slash, unique_image
+
+GO_RUNTIME = "go1.x"
+PROVIDED_RUNTIMES = frozenset({"provided", "provided.al2", "provided.al2023"})
+SAM_FUNCTION = "AWS::Serverless::Function"
+LAMBDA_FUNCTION = "AWS::Lambda::Function"
+ARCHES: tuple[Arch, ...] = ("arm64", "x86_64")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+@dataclass(frozen=True, eq=False)
+class Site:
+    """Where one function sits in the document: the nodes the rewrite edits."""
+
+    logical_id: str
+    resource_type: str
+    key: ScalarNode  # the logical id as written
+    resource: MappingNode
+    properties: Node | None  # the Properties value; None when the resource has none
+
+
+def check_arch(arch: str) -> Arch:
+    if arch not in ARCHES:
+        raise ShimimgError(f"unknown architecture {arch!r}", hint="use --arch arm64 or --arch x86_64")
+    return arch  # type: ignore[return-value]
+
+
+def function_sites(doc: Document) -> Iterator[Site]:
+    for key, resource in doc.resources():
+        rtype = literal(get(resource, "Type"))
+        if rtype in (SAM_FUNCTION, LAMBDA_FUNCTION):
+            yield Site(str(key.value), rtype, key, resource, get(resource, "Properties"))
+
+
+def globals_function(doc: Document) -> MappingNode | None:
+    node = get(get(doc.root, "Globals"), "Function")
+    return node if isinstance(node, MappingNode) else None
+
+
+def ignored_globals(resource: MappingNode) -> Literal["*"] | frozenset[str]:
+    """SAM's ``IgnoreGlobals`` resource attribute: "*" or the property names listed."""
+    node = get(resource, "IgnoreGlobals")
+    if literal(node) == "*":
+        return "*"
+    if isinstance(node, SequenceNode):
+        return frozenset(v for v in (literal(item) for item in node.value) if v)
+    return frozenset()
+
+
+def inherited(doc: Document, site: Site) -> dict[str, Node]:
+    """The Globals.Function properties SAM merges into this function (before its own apply)."""
+    glob = globals_function(doc)
+    if site.resource_type != SAM_FUNCTION or glob is None:
+        return {}
+    ignore = ignored_globals(site.resource)
+    if ignore == "*":
+        return {}
+    return {k.value: v for k, v in members(glob) if k.value not in ignore}
+
+
+def effective(doc: Document, site: Site) -> dict[str, Node]:
+    """Top-level properties after Globals: the function's own win (SAM merges collections deeper,
+    which only Environment needs here; see ``_environment``). YAML merge keys count as own."""
+    props = dict(inherited(doc, site))
+    props.update(_merged(site.properties))
+    props.update((k.value, v) for k, v in members(site.properties))
+    return props
+
+
+def _merged(node: Node | None) -> dict[str, Node]:
+    """What YAML merge keys (``<<: *base``) bring into a mapping, first source winning."""
+    out: dict[str, Node] = {}
+    if not isinstance(node, MappingNode):
+        return out
+    for key, value in node.value:
+        if isinstance(key, ScalarNode) and key.tag == MERGE_TAG:
+            sources = value.value if isinstance(value, SequenceNode) else [value]
+            for source in sources:
+                for k, v in members(source):
+                    out.setdefault(k.value, v)
+    return out
+
+
+def discover(doc: Document, *, arch: str = "arm64") -> Plan:
+    """The plan for ``doc``: its Go zip functions grouped into packages, one image each."""
+    target = check_arch(arch)
+    found: dict[Path, tuple[Local, list[Function]]] = {}
+    skipped: list[Skipped] = []
+    untouched: list[str] = []
+    probe = Probe()
+    for site in function_sites(doc):
+        outcome = _classify(doc, site, probe)
+        if outcome is None:
+            untouched.append(site.logical_id)
+        elif isinstance(outcome, Skipped):
+            skipped.append(outcome)
+        else:
+            local, fn = outcome
+            found.setdefault(local.path, (local, []))[1].append(fn)
+    taken: dict[str, Path] = {}
+    packages = []
+    for path, (local, fns) in found.items():
+        image = unique_image(image_name(local, doc.directory), path, taken)
+        packages.append(Package(local.code_uri, path, local.kind, image, target, tuple(fns)))
+    return Plan(doc.path.absolute(), tuple(packages), tuple(skipped), tuple(untouched))
+
+
+def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function] | Skipped | None:
+    props = effective(doc, site)
+    package_type = props.get("PackageType")
+    if package_type is not None and literal(package_type) != "Zip":
+        return None  # already an image, or an intrinsic we cannot evaluate
+    runtime = literal(props.get("Runtime"))
+    if runtime != GO_RUNTIME and runtime not in PROVIDED_RUNTIMES:
+        return None
+    go = runtime == GO_RUNTIME
+    line = doc.line(site.key)
+
+    def skip(reason: str, fix: str) -> Skipped | None:
+        # A provided function we cannot inspect may be an ordinary custom runtime: leave it.
+        return Skipped(site.logical_id, reason, fix=fix, line=line) if go else None
+
+    handler_node = props.get("Handler")
+    handler = literal(handler_node)
+    if handler_node is None or handler == "":
+        return skip("has no Handler", "set Handler to the binary's path in the package, e.g. Handler: bin/my_function")
+    if handler is None:
+        return skip(
+            f"Handler is given by an intrinsic ({_describe(handler_node)}), so the binary is unknown",
+            "write the binary's path in the package, e.g. Handler: bin/my_function",
+        )
+    if not go and strip_dot_slash(handler) == "bootstrap":
+        return None
+    bad = _bad_handler(handler)
+    if bad:
+        return skip(f"Handler {handler!r} {bad}", "write the binary's path relative to the package, e.g. bin/my_func")
+
+    code = _code_location(doc, site, props, probe)
+    if isinstance(code, tuple):
+        return skip(*code)
+    if _merged(site.properties):
+        return skip(
+            "its Properties use a YAML merge key (<<), which the rewrite cannot edit without changing "
+            "every resource that shares the merged values",
+            "write the merged properties out in full in this function",
+        )
+    if not go and not probe.holds(code, handler):
+        return None
+    env = _environment(inherited(doc, site).get("Environment"), get(site.properties, "Environment"))
+    fn = Function(
+        logical_id=site.logical_id,
+        resource_type=site.resource_type,
+        handler=handler,
+        runtime=runtime or "",
+        memory=integer(props.get("MemorySize")),
+        timeout=integer(props.get("Timeout")),
+        environment=env,
+        layers=get(site.properties, "Layers") is not None,
+    )
+    return code, fn
+
+
+def _bad_handler(handler: str) -> str | None:
+    if handler.startswith("/"):
+        return "is an absolute path"
+    if ".." in handler.split("/"):
+        return "points outside the package"
+    if handler.endswith("/"):
+        return "names a directory"
+    return None
+
+
+def _describe(node: Node) -> str:
+    if node.tag.startswith("!"):
+        return node.tag
+    if isinstance(node, MappingNode) and node.value:
+        return str(node.value[0][0].value)
+    return "a " + type(node).__name__.replace("Node", "").lower()
+
+
+def _code_location(doc: Document, site: Site, props: dict[str, Node], probe: Probe) -> Local | tuple[str, str]:
+    """The local package, or (reason, fix) why there is none to build from."""
+    sam = site.resource_type == SAM_FUNCTION
+    field = "CodeUri" if sam else "Code"
+    fix_local = f"build the binaries locally and set {field} to the directory or .zip holding them, e.g. {field}: ./"
+    if sam and "InlineCode" in props:
+        return "has InlineCode, which cannot hold a Go binary", fix_local
+    node = props.get(field)
+    if node is None:
+        where = "" if not sam else " (nor does Globals)"
+        return f"has no {field}{where}", fix_local
+    if is_intrinsic(node):
+        return f"{field} is given by an intrinsic ({_describe(node)}), so the package is unknown", fix_local
+    if isinstance(node, MappingNode):
+        keys = {k.value for k, _ in members(node)}
+        if sam and {"Bucket", "Key"} <= keys:
+            uri = f"s3://{_shown(get(node, 'Bucket'))}/{_shown(get(node, 'Key'))}"
+            return f"CodeUri is an S3 object ({uri}); shimimg builds from local files", _fix_s3(field)
+        if not sam and "S3Bucket" in keys:
+            uri = f"s3://{_shown(get(node, 'S3Bucket'))}/{_shown(get(node, 'S3Key'))}"
+            return f"Code is an S3 object ({uri}); shimimg builds from local files", _fix_s3(field)
+        if not sam and "ZipFile" in keys:
+            return "Code.ZipFile is inline source, which cannot hold a Go binary", fix_local
+        if not sam and "ImageUri" in keys:
+            return "Code is already an image but PackageType is not Image", "set PackageType: Image"
+        return f"{field} is a mapping shimimg does not know ({', '.join(sorted(keys))})", fix_local
+    text = literal(node)
+    if not text:
+        return f"{field} is empty", fix_local
+    if _URL.match(text):
+        scheme = text.split(":", 1)[0].lower()
+        if scheme == "s3":
+            return f"{field} is in S3 ({text}); shimimg builds from local files", _fix_s3(field)
+        return f"{field} is a remote URL ({text}); shimimg builds from local files", fix_local
+    found = probe.locate(doc.directory, text)
+    return found if isinstance(found, Local) else (f"{field} {found}", fix_local)
+
+
+def _shown(node: Node | None) -> str:
+    text = literal(node)
+    return text if text is not None else "<intrinsic>"
+
+
+def _fix_s3(field: str) -> str:
+    return f"download the package (aws s3 cp) next to the template and set {field} to its local path"
+
+
+def _environment(glob: Node | None, own: Node | None) -> tuple[tuple[str, str | None], ...]:
+    """Environment.Variables after Globals; SAM merges the two mappings, own values win."""
+    merged: dict[str, str | None] = {}
+    for env in (glob, own):
+        if env is None:
+            continue
+        variables = get(env, "Variables")
+        if env is own and (is_intrinsic(env) or (variables is not None and is_intrinsic(variables))):
+            return ()  # SAM takes the function's intrinsic as is: nothing is known statically
+        if isinstance(variables, MappingNode) and not is_intrinsic(variables):
+            for k, v in members(variables):
+                merged[str(k.value)] = literal(v)
+    return tuple(merged.items())

@@ -1,0 +1,3 @@
+module example.com/corpus/cfn
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/corpus/flow
+
+go 1.22

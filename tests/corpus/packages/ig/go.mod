@@ -1,0 +1,3 @@
+module example.com/corpus/ig
+
+go 1.22

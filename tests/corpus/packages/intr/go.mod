@@ -1,0 +1,3 @@
+module example.com/corpus/intr
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/corpus/json
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/corpus/markers
+
+go 1.22

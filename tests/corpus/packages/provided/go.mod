@@ -1,0 +1,3 @@
+module example.com/corpus/provided
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/corpus/reloc
+
+go 1.22

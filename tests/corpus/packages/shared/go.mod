@@ -1,0 +1,3 @@
+module example.com/corpus/shared
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.com/corpus/two
+
+go 1.22
