@@ -43,8 +43,9 @@ GO_FLAGS = ["-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w -buildid="]
 
 
 def sh(cmd, *, cwd=None, env=None, check=True) -> subprocess.CompletedProcess:
-    r = subprocess.run([str(c) for c in cmd], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True,
-                       text=True)
+    r = subprocess.run(
+        [str(c) for c in cmd], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True
+    )
     if check and r.returncode != 0:
         raise SystemExit(f"failed: {' '.join(map(str, cmd))}\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}")
     return r
@@ -70,7 +71,8 @@ class Figure:
         if self.unit == "s":
             return f"{self.median:.2f} s (min {min(self.samples):.2f}, max {max(self.samples):.2f})"
         if self.unit == "ms":
-            return f"{self.median:.1f} ms (min {min(self.samples):.1f}, max {max(self.samples):.1f}, n={len(self.samples)})"
+            lo, hi, n = min(self.samples), max(self.samples), len(self.samples)
+            return f"{self.median:.1f} ms (min {lo:.1f}, max {hi:.1f}, n={n})"
         return f"{self.median / 1e6:.2f} MB (min {min(self.samples) / 1e6:.2f}, max {max(self.samples) / 1e6:.2f})"
 
 
@@ -106,20 +108,32 @@ class Package:
         if not hasattr(self, "_original"):
             self._original = src.read_text()
         # A call the compiler cannot fold keeps the string in the binary; the branch never runs.
-        src.write_text(self._original + f'\nfunc init() {{ if context.Background() == nil {{ println("edit {i}") }} }}\n')
+        src.write_text(
+            self._original + f'\nfunc init() {{ if context.Background() == nil {{ println("edit {i}") }} }}\n'
+        )
         return name
 
     # --- the contenders -------------------------------------------------------------------
     def floor(self) -> None:
-        sh(["go", "build", "-o", f"{self.dir / 'out' / 'floor'}/", *GO_FLAGS, "./cmd/..."], cwd=self.dir, env=self.env())
+        sh(
+            ["go", "build", "-o", f"{self.dir / 'out' / 'floor'}/", *GO_FLAGS, "./cmd/..."],
+            cwd=self.dir,
+            env=self.env(),
+        )
 
     def shimimg_build(self, *extra: str) -> subprocess.CompletedProcess:
-        return sh([*SHIMIMG, "build", "--base-image", STANDIN, "--json", *extra], cwd=self.dir,
-                  env={"GOCACHE": str(self.gocache)})
+        return sh(
+            [*SHIMIMG, "build", "--base-image", STANDIN, "--json", *extra],
+            cwd=self.dir,
+            env={"GOCACHE": str(self.gocache)},
+        )
 
     def one_handler_alone(self, name: str) -> None:
-        sh(["go", "build", "-o", self.dir / "out" / "alone" / name, *GO_FLAGS, f"./cmd/{name}"], cwd=self.dir,
-           env=self.env())
+        sh(
+            ["go", "build", "-o", self.dir / "out" / "alone" / name, *GO_FLAGS, f"./cmd/{name}"],
+            cwd=self.dir,
+            env=self.env(),
+        )
 
     def per_function(self) -> None:
         """One image per function: its own go build and its own buildx build, as SAM's per-function
@@ -129,8 +143,20 @@ class Package:
             ctx.mkdir(parents=True, exist_ok=True)
             sh(["go", "build", "-o", ctx / "bootstrap", *GO_FLAGS, f"./cmd/{name}"], cwd=self.dir, env=self.env())
             (ctx / "Dockerfile").write_text(f"FROM {STANDIN}\nCOPY bootstrap /var/runtime/bootstrap\n")
-            sh(["docker", "buildx", "build", "--platform", "linux/arm64", "--provenance=false", "--load",
-                "-t", f"bench-pf-{self.slug}/{name}:latest", ctx])
+            sh(
+                [
+                    "docker",
+                    "buildx",
+                    "build",
+                    "--platform",
+                    "linux/arm64",
+                    "--provenance=false",
+                    "--load",
+                    "-t",
+                    f"bench-pf-{self.slug}/{name}:latest",
+                    ctx,
+                ]
+            )
 
     def naive(self) -> None:
         """One go build, then the whole bin/ in one COPY layer with the shim."""
@@ -140,9 +166,22 @@ class Package:
         sh(["go", "build", "-o", f"{ctx / 'bin'}/", *GO_FLAGS, "./cmd/..."], cwd=self.dir, env=self.env())
         shutil.copy(ROOT / "dockerfiles" / "shim" / "bootstrap", ctx / "bootstrap")
         (ctx / "Dockerfile").write_text(
-            f"FROM {STANDIN}\nCOPY bootstrap /var/runtime/bootstrap\nCOPY bin/ /var/task/bin/\n")
-        sh(["docker", "buildx", "build", "--platform", "linux/arm64", "--provenance=false", "--load",
-            "-t", f"bench-naive-{self.slug}:latest", ctx])
+            f"FROM {STANDIN}\nCOPY bootstrap /var/runtime/bootstrap\nCOPY bin/ /var/task/bin/\n"
+        )
+        sh(
+            [
+                "docker",
+                "buildx",
+                "build",
+                "--platform",
+                "linux/arm64",
+                "--provenance=false",
+                "--load",
+                "-t",
+                f"bench-naive-{self.slug}:latest",
+                ctx,
+            ]
+        )
 
 
 # --- a registry on loopback, for bytes pushed ---------------------------------------------------
@@ -157,9 +196,11 @@ class Registry:
         cfg.write_text(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
             f"    rootdirectory: {scratch / 'registry-data'}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{self.port}\n")
-        self.proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+            f"http:\n  addr: 127.0.0.1:{self.port}\n"
+        )
+        self.proc = subprocess.Popen(
+            ["docker-registry", "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -172,8 +213,11 @@ class Registry:
     def layers(self, repo: str, tag: str) -> dict:
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/v2/{repo}/manifests/{tag}",
-            headers={"Accept": "application/vnd.oci.image.manifest.v1+json,"
-                               "application/vnd.docker.distribution.manifest.v2+json"})
+            headers={
+                "Accept": "application/vnd.oci.image.manifest.v1+json,"
+                "application/vnd.docker.distribution.manifest.v2+json"
+            },
+        )
         m = json.load(urllib.request.urlopen(req, timeout=10))
         blobs = {layer["digest"]: layer["size"] for layer in m["layers"]}
         blobs[m["config"]["digest"]] = m["config"]["size"]
@@ -204,8 +248,14 @@ def init_durations(image: str, command: list, entrypoint: list | None, count: in
     client = docker.from_env()
     out = []
     for _ in range(count):
-        c = client.containers.run(image, command=command, entrypoint=entrypoint, platform="linux/amd64", detach=True,
-                                  ports={"8080/tcp": ("127.0.0.1", None)})
+        c = client.containers.run(
+            image,
+            command=command,
+            entrypoint=entrypoint,
+            platform="linux/amd64",
+            detach=True,
+            ports={"8080/tcp": ("127.0.0.1", None)},
+        )
         try:
             c.reload()
             port = c.ports["8080/tcp"][0]["HostPort"]
@@ -241,12 +291,34 @@ def image_size(image: str) -> int:
 # --- the run ---------------------------------------------------------------------------------
 def bench_n(n: int, runs: int, scratch: Path, registry: Registry) -> dict:
     pkg = Package(n, scratch)
-    fig = {k: Figure(k) for k in ("floor", "shimimg_cold", "per_function_cold", "naive_cold", "noop",
-                                  "one_change_shimimg", "one_change_per_function", "one_handler_alone")}
-    ratios = {k: [] for k in ("cold_vs_floor", "per_function_vs_shimimg", "naive_vs_shimimg",
-                              "per_function_change_vs_shimimg_change", "shimimg_change_vs_alone")}
-    pushes = {"shimimg": Figure("push_shimimg", unit="B"), "naive": Figure("push_naive", unit="B"),
-              "binary_gz": Figure("binary_gz", unit="B")}
+    fig = {
+        k: Figure(k)
+        for k in (
+            "floor",
+            "shimimg_cold",
+            "per_function_cold",
+            "naive_cold",
+            "noop",
+            "one_change_shimimg",
+            "one_change_per_function",
+            "one_handler_alone",
+        )
+    }
+    ratios = {
+        k: []
+        for k in (
+            "cold_vs_floor",
+            "per_function_vs_shimimg",
+            "naive_vs_shimimg",
+            "per_function_change_vs_shimimg_change",
+            "shimimg_change_vs_alone",
+        )
+    }
+    pushes = {
+        "shimimg": Figure("push_shimimg", unit="B"),
+        "naive": Figure("push_naive", unit="B"),
+        "binary_gz": Figure("binary_gz", unit="B"),
+    }
     for run in range(runs):
         print(f"  N={n} run {run + 1}/{runs}", flush=True)
         pkg.cold()
@@ -267,7 +339,7 @@ def bench_n(n: int, runs: int, scratch: Path, registry: Registry) -> dict:
         before_n = registry.push(f"bench-naive-{pkg.slug}:latest", f"n{n}", f"r{run}a")
         name = pkg.touch_handler(run)
         change = timed(pkg.shimimg_build)
-        alone = timed(lambda: pkg.one_handler_alone(name))
+        alone = timed(lambda name=name: pkg.one_handler_alone(name))
         pf_change = timed(pkg.per_function)
         pkg.naive()
         after_s = registry.push(image, f"s{n}", f"r{run}b")
@@ -276,12 +348,22 @@ def bench_n(n: int, runs: int, scratch: Path, registry: Registry) -> dict:
         pushes["shimimg"].samples.append(pushed_bytes(before_s, after_s))
         pushes["naive"].samples.append(pushed_bytes(before_n, after_n))
         pushes["binary_gz"].samples.append(len(gzip.compress(binary.read_bytes(), 6)))
-        for k, v in (("floor", floor), ("shimimg_cold", cold), ("per_function_cold", pf), ("naive_cold", naive),
-                     ("noop", noop), ("one_change_shimimg", change), ("one_change_per_function", pf_change),
-                     ("one_handler_alone", alone)):
+        for k, v in (
+            ("floor", floor),
+            ("shimimg_cold", cold),
+            ("per_function_cold", pf),
+            ("naive_cold", naive),
+            ("noop", noop),
+            ("one_change_shimimg", change),
+            ("one_change_per_function", pf_change),
+            ("one_handler_alone", alone),
+        ):
             fig[k].samples.append(v)
-        print(f"    floor {floor:.1f}s shimimg {cold:.1f}s per-function {pf:.1f}s naive {naive:.1f}s noop {noop:.2f}s "
-              f"change {change:.2f}s alone {alone:.2f}s per-function change {pf_change:.1f}s", flush=True)
+        print(
+            f"    floor {floor:.1f}s shimimg {cold:.1f}s per-function {pf:.1f}s naive {naive:.1f}s noop {noop:.2f}s "
+            f"change {change:.2f}s alone {alone:.2f}s per-function change {pf_change:.1f}s",
+            flush=True,
+        )
         ratios["cold_vs_floor"].append(cold / floor)
         ratios["per_function_vs_shimimg"].append(pf / cold)
         ratios["naive_vs_shimimg"].append(naive / cold)
@@ -289,10 +371,17 @@ def bench_n(n: int, runs: int, scratch: Path, registry: Registry) -> dict:
         ratios["shimimg_change_vs_alone"].append(change / alone)
     image = f"shimimg/{pkg.slug}:latest"
     binaries_total = sum(p.stat().st_size for p in (pkg.dir / "out" / "naive" / "bin").iterdir())
-    return {"n": n, "fig": fig, "ratios": {k: statistics.median(v) for k, v in ratios.items()},
-            "ratio_range": {k: (min(v), max(v)) for k, v in ratios.items()}, "pushes": pushes,
-            "image_size": image_size(image), "base_size": image_size(STANDIN), "binaries": binaries_total,
-            "pkg": pkg}
+    return {
+        "n": n,
+        "fig": fig,
+        "ratios": {k: statistics.median(v) for k, v in ratios.items()},
+        "ratio_range": {k: (min(v), max(v)) for k, v in ratios.items()},
+        "pushes": pushes,
+        "image_size": image_size(image),
+        "base_size": image_size(STANDIN),
+        "binaries": binaries_total,
+        "pkg": pkg,
+    }
 
 
 def bench_init(scratch: Path, count: int) -> dict:
@@ -301,10 +390,13 @@ def bench_init(scratch: Path, count: int) -> dict:
     name = pkg.handlers[0]
     sh([*SHIMIMG, "build", "--base-image", STANDIN, "--arch", "x86_64", "-o", pkg.dir / "shim.yaml"], cwd=pkg.dir)
     shim = init_durations(f"shimimg/{pkg.slug}:latest", [f"bin/{name}"], None, count)
-    sh([*SHIMIMG, "build", "--base-image", STANDIN, "--arch", "x86_64", "--direct", "-o", pkg.dir / "direct.yaml"],
-       cwd=pkg.dir)
-    direct = init_durations(f"shimimg/{pkg.slug}:latest", [],
-                            ["/usr/local/bin/aws-lambda-rie", f"/var/task/bin/{name}"], count)
+    sh(
+        [*SHIMIMG, "build", "--base-image", STANDIN, "--arch", "x86_64", "--direct", "-o", pkg.dir / "direct.yaml"],
+        cwd=pkg.dir,
+    )
+    direct = init_durations(
+        f"shimimg/{pkg.slug}:latest", [], ["/usr/local/bin/aws-lambda-rie", f"/var/task/bin/{name}"], count
+    )
     return {"shim": Figure("init_shim", shim, "ms"), "direct": Figure("init_direct", direct, "ms")}
 
 
@@ -316,7 +408,8 @@ def report(results: list, init: dict, runs: int, wall: float) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `benchmarks/build_bench.py` (`./dev bench`) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "Written by `benchmarks/build_bench.py` (`./dev bench`) on "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         f"Machine: {os.cpu_count()} cores, {platform.machine()}, {platform.platform()}; "
         f"Docker {sh(['docker', 'version', '--format', '{{.Server.Version}}']).stdout.strip()}; "
         f"{sh(['go', 'env', 'GOVERSION']).stdout.strip()}; base `{STANDIN}` (local stand-in); linux/arm64 "
@@ -333,7 +426,8 @@ def report(results: list, init: dict, runs: int, wall: float) -> str:
             "",
             "| # | figure | result | ratio | target | verdict |",
             "|---|---|---|---|---|---|",
-            f"| 1 | floor: bare `go build` of all handlers (norpc, arm64), build cache cold | {f['floor'].fmt()} | 1.00 | | |",
+            "| 1 | floor: bare `go build` of all handlers (norpc, arm64), build cache cold | "
+            f"{f['floor'].fmt()} | 1.00 | | |",
             f"| 2 | `shimimg build` cold | {f['shimimg_cold'].fmt()} | {q['cold_vs_floor']:.2f}x floor "
             f"({rr['cold_vs_floor'][0]:.2f}-{rr['cold_vs_floor'][1]:.2f}) | <= 1.2x floor | "
             f"{verdict(q['cold_vs_floor'] <= 1.2)} |",
@@ -349,7 +443,8 @@ def report(results: list, init: dict, runs: int, wall: float) -> str:
             f"| 5c | one handler changed: per-function, rebuilding every image of the package | "
             f"{f['one_change_per_function'].fmt()} | {q['per_function_change_vs_shimimg_change']:.1f}x shimimg | "
             f"shimimg >= 10x faster | {verdict(q['per_function_change_vs_shimimg_change'] >= 10)} |",
-            f"| 5d | one handler changed: `go build` of that handler alone | {f['one_handler_alone'].fmt()} | 1.00 | | |",
+            "| 5d | one handler changed: `go build` of that handler alone | "
+            f"{f['one_handler_alone'].fmt()} | 1.00 | | |",
             f"| 6a | bytes pushed after one change: shimimg | {p['shimimg'].fmt()} | "
             f"{p['shimimg'].median / p['binary_gz'].median:.2f}x the binary gzipped ({p['binary_gz'].fmt()}) | "
             f"<= 1.2x | {verdict(p['shimimg'].median <= 1.2 * p['binary_gz'].median)} |",

@@ -142,13 +142,16 @@ GoTagOpt = typer.Option(None, "--go-tag", help=_help("go_tags"))
 PrebuiltOpt = typer.Option(None, "--prebuilt/--from-source", help=_help("prebuilt"))
 AllowDynamicOpt = typer.Option(None, "--allow-dynamic", help=_help("allow_dynamic"))
 DirectOpt = typer.Option(None, "--direct/--shim", help=_help("direct"))
+DropLayersOpt = typer.Option(None, "--drop-layers", help=_help("drop_layers"))
 BuilderOpt = typer.Option(None, "--builder", help=_help("builder"))
 CacheFromOpt = typer.Option(None, "--cache-from", help=_help("cache_from"))
 CacheToOpt = typer.Option(None, "--cache-to", help=_help("cache_to"))
 CacheDirOpt = typer.Option(None, "--cache-dir", help=_help("cache_dir"))
 
 
-def _flags(base, arch, go_tags, prebuilt, allow_dynamic, direct, builder, cache_from, cache_to, cache_dir) -> dict:
+def _flags(
+    base, arch, go_tags, prebuilt, allow_dynamic, direct, builder, cache_from, cache_to, cache_dir, drop_layers=None
+) -> dict:
     """The build settings given on the command line (None: not given, so lower sources decide)."""
     return dict(
         base_image=base,
@@ -156,6 +159,7 @@ def _flags(base, arch, go_tags, prebuilt, allow_dynamic, direct, builder, cache_
         go_tags=go_tags or None,
         prebuilt=prebuilt,
         allow_dynamic=allow_dynamic,
+        drop_layers=drop_layers,
         direct=direct,
         builder=builder,
         cache_from=cache_from or None,
@@ -176,6 +180,7 @@ def build(
     go_tags: Optional[List[str]] = GoTagOpt,
     prebuilt: Optional[bool] = PrebuiltOpt,
     allow_dynamic: Optional[bool] = AllowDynamicOpt,
+    drop_layers: Optional[bool] = DropLayersOpt,
     direct: Optional[bool] = DirectOpt,
     builder: Optional[str] = BuilderOpt,
     cache_from: Optional[List[str]] = CacheFromOpt,
@@ -192,7 +197,9 @@ def build(
     """Build one image per package (all its handlers plus the shim) and write the migrated template."""
     from shimimg.commands import build as cmd
 
-    flags = _flags(base, arch, go_tags, prebuilt, allow_dynamic, direct, builder, cache_from, cache_to, cache_dir)
+    flags = _flags(
+        base, arch, go_tags, prebuilt, allow_dynamic, direct, builder, cache_from, cache_to, cache_dir, drop_layers
+    )
     if push or repository:
         if not push:
             raise typer.BadParameter("--repository needs --push (or use `shimimg push`)", param_hint="--repository")
@@ -235,6 +242,7 @@ def push(
     go_tags: Optional[List[str]] = GoTagOpt,
     prebuilt: Optional[bool] = PrebuiltOpt,
     allow_dynamic: Optional[bool] = AllowDynamicOpt,
+    drop_layers: Optional[bool] = DropLayersOpt,
     direct: Optional[bool] = DirectOpt,
     builder: Optional[str] = BuilderOpt,
     cache_from: Optional[List[str]] = CacheFromOpt,
@@ -244,7 +252,9 @@ def push(
     """Build (cached), push each package image once, and write the template pinned to the digests."""
     from shimimg.commands import push as cmd
 
-    flags = _flags(base, arch, go_tags, prebuilt, allow_dynamic, direct, builder, cache_from, cache_to, cache_dir)
+    flags = _flags(
+        base, arch, go_tags, prebuilt, allow_dynamic, direct, builder, cache_from, cache_to, cache_dir, drop_layers
+    )
     raise typer.Exit(
         cmd.run(
             template=template,

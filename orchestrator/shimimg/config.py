@@ -42,6 +42,9 @@ class Settings:
     )
     allow_dynamic: bool = field(default=False, metadata={"help": "Accept dynamically linked prebuilt binaries."})
     direct: bool = field(default=False, metadata={"help": "No shim: ImageConfig.EntryPoint runs the binary itself."})
+    drop_layers: bool = field(
+        default=False, metadata={"help": "Drop the Layers of migrated functions (images cannot use layers)."}
+    )
     builder: str | None = field(default=None, metadata={"help": "buildx builder to use (e.g. a remote BuildKit)."})
     cache_from: tuple[str, ...] = field(default=(), metadata={"help": "buildx --cache-from entries."})
     cache_to: tuple[str, ...] = field(default=(), metadata={"help": "buildx --cache-to entries."})

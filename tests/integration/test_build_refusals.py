@@ -109,3 +109,17 @@ def test_missing_base_image(work, standin):
     before = snapshot(work)
     r = shimimg("build", "--base-image", "shimimg-local/does-not-exist:al2", cwd=work)
     assert_refused(r, work, before, "docker buildx build failed", "base image")
+
+
+def test_function_with_layers_is_refused_before_compiling(work, standin):
+    t = work / "template.yaml"
+    t.write_text(
+        t.read_text().replace(
+            "      Handler: bin/echo_env\n",
+            "      Handler: bin/echo_env\n      Layers: [arn:aws:lambda:us-east-1:123456789012:layer:tools:1]\n",
+        )
+    )
+    before = snapshot(work)
+    r = shimimg("-v", "build", "--base-image", standin, cwd=work)
+    assert_refused(r, work, before, "EchoEnvFunction: has Layers", "--drop-layers")
+    assert "$ go build" not in r.stderr and "$ docker buildx build" not in r.stderr

@@ -20,7 +20,7 @@ from shimimg.errors import ShimimgError
 from shimimg.fsutil import atomic_write_text
 from shimimg.image.build import ImageResult, build_image
 from shimimg.plan import Plan
-from shimimg.template import discover, load_document, render_migrated
+from shimimg.template import check_migratable, discover, load_document, render_migrated
 from shimimg.vcs import revision
 
 log = logging.getLogger("shimimg.build")
@@ -36,11 +36,8 @@ class BuildResult:
 def load_plan(template: Path, settings: config.Settings):
     doc = load_document(template)
     plan = discover(doc, arch=settings.arch)
-    if plan.skipped:
-        raise ShimimgError(
-            f"{template}: some Go functions cannot be built",
-            problems=[f"{s.logical_id}: {s.reason}" for s in plan.skipped],
-        )
+    # Before any compiling: the same refusals migrate gives (unbuildable functions, Layers).
+    check_migratable(doc, plan, settings.drop_layers)
     if not plan.packages:
         raise ShimimgError(
             f"{template}: no Go functions with a binary Handler (go1.x or provided.* with Handler: bin/<name>) found",
@@ -102,7 +99,9 @@ def write_template(
 ) -> Path:
     """The last stage: the migrated template, written atomically; returns where."""
     out = output or default_output(template)
-    text = render_migrated(doc, plan, image_uris=image_uris, direct=settings.direct, output_path=out)
+    text = render_migrated(
+        doc, plan, image_uris=image_uris, direct=settings.direct, drop_layers=settings.drop_layers, output_path=out
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, text)
     return out

@@ -10,6 +10,6 @@ Every failure the user can fix is a ``ShimimgError``.
 from shimimg.template.discovery import discover
 from shimimg.template.document import Document
 from shimimg.template.load import load_document, parse_document
-from shimimg.template.rewrite import render_migrated
+from shimimg.template.rewrite import check_migratable, render_migrated
 
-__all__ = ["Document", "discover", "load_document", "parse_document", "render_migrated"]
+__all__ = ["Document", "check_migratable", "discover", "load_document", "parse_document", "render_migrated"]

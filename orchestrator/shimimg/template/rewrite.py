@@ -47,7 +47,7 @@ def render_migrated(
     local tag ``shimimg build`` produces). ``direct`` runs the binary as the entry point, no shim.
     Relative paths are rewritten to work from ``output_path``'s directory.
     """
-    _refuse_unbuildable(doc, plan, drop_layers)
+    check_migratable(doc, plan, drop_layers)
     uris = dict(image_uris or {})
     sites = {s.logical_id: s for s in function_sites(doc)}
     moving: dict[str, tuple[Package, Function, Site]] = {}
@@ -76,7 +76,8 @@ def render_migrated(
     return ("\ufeff" if doc.bom else "") + text
 
 
-def _refuse_unbuildable(doc: Document, plan: Plan, drop_layers: bool) -> None:
+def check_migratable(doc: Document, plan: Plan, drop_layers: bool) -> None:
+    """Refuse, listing every function, when the plan holds Go functions that cannot move."""
     problems = []
     for s in plan.skipped:
         where = f"{doc.path}:{s.line}: " if s.line else ""
