@@ -32,7 +32,7 @@ ctx=$(mktemp -d); trap 'rm -rf "$ctx"' EXIT
 cp "$SRC/Dockerfile" "$ctx/"
 
 # The real RIE, compiled from the Go module proxy for each arch.
-rie_dir=$(go mod download -json "$RIE_MODULE@$RIE_VERSION" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error","no Dir")))') \
+rie_dir=$(go mod download -json "$RIE_MODULE@$RIE_VERSION" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error","no Dir")))') \
   || die "cannot download $RIE_MODULE@$RIE_VERSION from the Go module proxy ($(go env GOPROXY))"
 
 # Static busybox from Debian for each arch: the shell for /lambda-entrypoint.sh.
@@ -44,7 +44,7 @@ for a in "${ARCHES[@]}"; do
   rie=$STATE/aws-lambda-rie-$RIE_VERSION-$a
   if [ ! -x "$rie" ]; then
     (cd "$rie_dir" && CGO_ENABLED=0 GOOS=linux GOARCH=$a GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w' -o "$rie.tmp" ./cmd/aws-lambda-rie) \
-      || die "go build of the RIE for $a failed"
+      >"$STATE/rie-build-$a.log" 2>&1 || { tail -n 20 "$STATE/rie-build-$a.log" >&2; die "go build of the RIE for $a failed"; }
     mv "$rie.tmp" "$rie"
   fi
   bb=$STATE/busybox-$busybox_version-$a
