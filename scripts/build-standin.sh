@@ -19,9 +19,9 @@ die() { printf 'provision: %-10s FAILED: %s\n' base "$1" >&2; exit 1; }
 
 mkdir -p "$STATE"
 
-# Inputs: our Dockerfile and entrypoint, the RIE version, busybox's Debian version.
+# Inputs: our Dockerfile, entrypoint and this script, the RIE version, busybox's Debian version.
 busybox_version=$(apt-cache policy busybox-static 2>/dev/null | awk '/Candidate:/{print $2}')
-hash=$( { cat "$SRC/Dockerfile" "$SRC/lambda-entrypoint.sh"; echo "$RIE_VERSION $busybox_version ${ARCHES[*]}"; } | sha256sum | cut -c1-16)
+hash=$( { cat "$SRC/Dockerfile" "$SRC/lambda-entrypoint.sh" "${BASH_SOURCE[0]}"; echo "$RIE_VERSION $busybox_version ${ARCHES[*]}"; } | sha256sum | cut -c1-16)
 
 # Both platforms are always built together, so the label on the tag speaks for both.
 # (docker image inspect --platform needs API 1.49; engines in use today are older.)
@@ -40,6 +40,17 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   dpkg --add-architecture arm64 && apt-get update -qq >/dev/null 2>&1 || die "cannot add Debian's arm64 package lists"
 fi
 
+# Every arch's busybox first: the applet list below comes from the one this machine runs.
+for a in "${ARCHES[@]}"; do
+  bb=$STATE/busybox-$busybox_version-$a
+  if [ ! -x "$bb" ]; then
+    d=$(mktemp -d)
+    (cd "$d" && apt-get download -qq "busybox-static:$a" >/dev/null 2>&1) || die "apt-get download busybox-static:$a failed"
+    dpkg -x "$d"/busybox-static_*.deb "$d/x"
+    cp "$d/x/bin/busybox" "$bb"; rm -rf "$d"
+  fi
+done
+
 for a in "${ARCHES[@]}"; do
   rie=$STATE/aws-lambda-rie-$RIE_VERSION-$a
   if [ ! -x "$rie" ]; then
@@ -48,18 +59,13 @@ for a in "${ARCHES[@]}"; do
     mv "$rie.tmp" "$rie"
   fi
   bb=$STATE/busybox-$busybox_version-$a
-  if [ ! -x "$bb" ]; then
-    d=$(mktemp -d)
-    (cd "$d" && apt-get download -qq "busybox-static:$a" >/dev/null 2>&1) || die "apt-get download busybox-static:$a failed"
-    dpkg -x "$d"/busybox-static_*.deb "$d/x"
-    cp "$d/x/bin/busybox" "$bb"; rm -rf "$d"
-  fi
   r=$ctx/rootfs-$a
   mkdir -p "$r/bin" "$r/usr/bin" "$r/usr/local/bin" "$r/var/runtime" "$r/var/task" "$r/opt" "$r/tmp" "$r/etc"
   chmod 1777 "$r/tmp"
   cp "$bb" "$r/bin/busybox"
   # Applet links, listed by the host's arch of the same busybox version (the list is per version).
-  for app in $("$STATE/busybox-$busybox_version-amd64" --list 2>/dev/null || echo sh); do
+  applets=$("$STATE/busybox-$busybox_version-amd64" --list) || die "the amd64 busybox does not run here"
+  for app in $applets; do
     [ "$app" = busybox ] || ln -sf busybox "$r/bin/$app"
   done
   ln -sf /bin/env "$r/usr/bin/env"

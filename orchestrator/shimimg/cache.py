@@ -24,9 +24,20 @@ class ImageState:
     digest: str
 
 
+# https://bford.info/cachedir/: backup tools skip the folder, and shimimg's own input hashing
+# (gobuild) skips it when the cache sits inside a Go module.
+CACHEDIR_TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# shimimg's build cache: safe to delete.\n"
+
+
 class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    def _mark(self) -> None:
+        tag = self.root / "CACHEDIR.TAG"
+        if not tag.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            tag.write_text(CACHEDIR_TAG)
 
     # Binaries, by the handler's input key (see gobuild.handler_keys).
     def binary(self, arch: str, key: str, name: str) -> Path | None:
@@ -34,6 +45,7 @@ class Store:
         return p if p.is_file() else None
 
     def put_binary(self, arch: str, key: str, name: str, src: Path) -> Path:
+        self._mark()
         dest_dir = self.root / "bin" / arch / key
         dest = dest_dir / name
         dest_dir.mkdir(parents=True, exist_ok=True)
@@ -56,14 +68,17 @@ class Store:
             return None
 
     def put_image(self, package_slug: str, state: ImageState) -> None:
+        self._mark()
         p = self._state_path(package_slug)
         p.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(p, json.dumps(asdict(state), indent=2) + "\n")
 
     def context_dir(self, package_slug: str) -> Path:
+        self._mark()
         return self.root / "context" / package_slug
 
     def scratch(self, name: str) -> Path:
+        self._mark()
         d = self.root / "tmp" / name
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)

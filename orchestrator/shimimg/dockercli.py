@@ -32,6 +32,11 @@ def _docker(args: Sequence[str], *, check: bool = True, timeout: float | None = 
             "docker is not installed (or not on PATH)",
             hint="install Docker Engine with the buildx plugin (https://docs.docker.com/engine/install/)",
         ) from None
+    except subprocess.TimeoutExpired:
+        raise ShimimgError(
+            f"`docker {' '.join(args[:2])}` did not answer within {timeout:.0f} s",
+            hint="the Docker engine seems stuck: check `docker info`, restart dockerd, and run again",
+        ) from None
 
 
 @dataclass(frozen=True)

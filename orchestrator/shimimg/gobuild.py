@@ -29,8 +29,13 @@ LDFLAGS = "-s -w -buildid="
 # VCS stamping would put the repository's commit and dirty state into every binary, changing
 # all of them (and their layers) on any commit.
 FLAGS = ("-buildvcs=false", "-trimpath", "-ldflags", LDFLAGS)
-# Folders that never hold a handler's inputs.
-_SKIP_DIRS = {".git", ".shimimg", ".aws-sam", "bin", "dist", "node_modules", "testdata", "vendor.tmp"}
+# What the go command reads to build packages. Anything else (templates, bin/, build outputs,
+# caches) cannot change a binary, except files a //go:embed directive names (see _inputs).
+_GO_SOURCES = {".go", ".s", ".S", ".c", ".h", ".cc", ".cpp", ".cxx", ".hh", ".hpp", ".m", ".syso", ".swig", ".swigcxx"}
+_GO_META = {"go.mod", "go.sum", "go.work", "go.work.sum"}
+_SKIP_DIRS = {".git", ".shimimg", ".aws-sam", "node_modules"}
+# Environment the go command reads that changes what it produces.
+_GO_ENV = ("GOVERSION", "GOROOT", "GOFLAGS", "GOEXPERIMENT", "GOAMD64", "GOARM64", "GOWORK")
 
 
 @dataclass(frozen=True)
@@ -98,21 +103,53 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _input_files(root: Path) -> list[Path]:
-    files = []
+def _inputs(root: Path) -> dict[Path, str]:
+    """Every file under ``root`` that can change a binary built from it → its sha256.
+
+    Go sources and module files everywhere; any other file only below a folder whose Go code
+    has a //go:embed directive (embedding can only reach below the package's folder). Folders
+    holding a CACHEDIR.TAG (shimimg's cache has one) are skipped.
+    """
+    found: dict[Path, str] = {}
+    embed_dirs: list[Path] = []
+    others: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
+        if "CACHEDIR.TAG" in filenames:
+            dirnames[:] = []
+            continue
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
         for fn in sorted(filenames):
-            if fn.startswith(".") or fn.endswith("_test.go"):
+            path = Path(dirpath) / fn
+            if fn.endswith("_test.go") or fn.startswith("."):
                 continue
-            files.append(Path(dirpath) / fn)
-    return files
+            if fn in _GO_META or path.suffix in _GO_SOURCES:
+                data = path.read_bytes()
+                found[path] = hashlib.sha256(data).hexdigest()
+                if path.suffix == ".go" and b"//go:embed" in data:
+                    embed_dirs.append(path.parent)
+            else:
+                others.append(path)
+    for path in others:
+        if any(d == path.parent or d in path.parents for d in embed_dirs):
+            found[path] = _file_digest(path)
+    return found
+
+
+def _local_replacements(module: Module) -> list[Path]:
+    """Folders that go.mod's ``replace X => ../dir`` lines pull in from outside the module."""
+    text = (module.root / "go.mod").read_text(errors="replace")
+    dirs = []
+    for m in re.finditer(r"=>\s*((?:\.{1,2}/|/)\S*)", text):
+        d = (module.root / m.group(1)).resolve()
+        if d.is_dir() and module.root not in (d, *d.parents):
+            dirs.append(d)
+    return dirs
 
 
 def toolchain() -> str:
-    """The Go version and root, part of every key: a new toolchain rebuilds everything."""
+    """The Go toolchain and the environment it reads, part of every key: a change rebuilds everything."""
     try:
-        r = run(["go", "env", "GOVERSION", "GOROOT"])
+        r = run(["go", "env", *_GO_ENV])
     except ProgramMissing:
         raise ShimimgError(
             "go is not installed (or not on PATH)",
@@ -120,7 +157,11 @@ def toolchain() -> str:
         ) from None
     except CommandFailed as e:
         raise ShimimgError(f"`go env` failed: {e}", hint="check your Go installation") from None
-    return " ".join(r.out.split())
+    values = dict(zip(_GO_ENV, r.out.split("\n")))
+    gowork = values.get("GOWORK", "")
+    if gowork and gowork != "off" and Path(gowork).is_file():
+        values["GOWORK"] += "@" + _file_digest(Path(gowork))
+    return " ".join(f"{k}={v}" for k, v in values.items())
 
 
 def fingerprint(arch: str, tags: Sequence[str]) -> str:
@@ -135,26 +176,39 @@ def handler_keys(module: Module, sources: Sequence[HandlerSource], fingerprint: 
     cannot reach this handler: they are left out of its key. Everything else in the module
     (shared packages, go.mod, go.sum, embedded files) is in every key.
     """
-    mains = {s.main_dir: s for s in sources}
+    # A main package at the module root shares its folder with go.mod: treat it as shared.
+    own: dict[Path, hashlib._Hash] = {s.main_dir: hashlib.sha256() for s in sources if s.main_dir != module.root}
     shared = hashlib.sha256(fingerprint.encode())
-    own: dict[Path, hashlib._Hash] = {d: hashlib.sha256() for d in mains}
-    for f in _input_files(module.root):
-        h = own.get(f.parent, shared)
-        h.update(f"{f.relative_to(module.root)}\0{_file_digest(f)}\0".encode())
+    for root in (module.root, *_local_replacements(module)):
+        for path, digest in sorted(_inputs(root).items()):
+            h = own.get(path.parent, shared)
+            h.update(f"{path.relative_to(root)}\0{digest}\0".encode())
     shared_hex = shared.hexdigest()
     return {
-        s.handler: hashlib.sha256(f"{shared_hex}{own[s.main_dir].hexdigest()}{s.pattern}".encode()).hexdigest()
+        s.handler: hashlib.sha256(
+            f"{shared_hex}{own[s.main_dir].hexdigest() if s.main_dir in own else ''}{s.pattern}".encode()
+        ).hexdigest()
         for s in sources
     }
 
 
-def _batches(sources: Sequence[HandlerSource]) -> list[list[HandlerSource]]:
-    """``go build -o DIR/`` names outputs after the package folder: split where two would collide."""
+def _out_name(module: Module, s: HandlerSource) -> str:
+    """The file ``go build -o DIR/`` writes for a main package: the import path's last element,
+    skipping a major-version suffix (example.com/tool/v2 → tool)."""
+    rel = s.main_dir.relative_to(module.root).as_posix()
+    parts = [p for p in f"{module.path}/{rel if rel != '.' else ''}".split("/") if p]
+    if len(parts) > 1 and re.fullmatch(r"v[2-9]\d*|v1\d+", parts[-1]):
+        parts.pop()
+    return parts[-1]
+
+
+def _batches(module: Module, sources: Sequence[HandlerSource]) -> list[list[HandlerSource]]:
+    """``go build -o DIR/`` names outputs after the import path: split where two would collide."""
     batches: list[list[HandlerSource]] = []
     for s in sources:
-        base = Path(s.pattern).name
+        base = _out_name(module, s)
         for b in batches:
-            if all(Path(o.pattern).name != base for o in b):
+            if all(_out_name(module, o) != base for o in b):
                 b.append(s)
                 break
         else:
@@ -187,7 +241,7 @@ def build(
     all_tags = ",".join(dict.fromkeys([NORPC, *tags]))
     env = {"GOOS": "linux", "GOARCH": GOARCH[arch], "CGO_ENABLED": "0"}
     result: dict[str, Path] = {}
-    for batch in _batches(sources):
+    for batch in _batches(module, sources):
         tmp = out_dir / ".go-out"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
@@ -208,7 +262,7 @@ def build(
             ) from None
         for s in batch:
             dest = out_dir / s.name
-            os.replace(tmp / Path(s.pattern).name, dest)
+            os.replace(tmp / _out_name(module, s), dest)
             result[s.handler] = dest
         shutil.rmtree(tmp, ignore_errors=True)
     return result

@@ -73,7 +73,7 @@ def test_build_runs_one_go_build_with_norpc_and_reproducible_flags(tmp_path, mon
         calls.append((list(cmd), cwd, env))
         out = Path(cmd[cmd.index("-o") + 1])
         for s in srcs:
-            (out / Path(s.pattern).name).write_bytes(b"ELF " + s.name.encode())
+            (out / gobuild._out_name(mod, s)).write_bytes(b"ELF " + s.name.encode())
         return Result(tuple(cmd), 0, "", "")
 
     monkeypatch.setattr(gobuild, "run", fake_run)
@@ -90,12 +90,15 @@ def test_build_runs_one_go_build_with_norpc_and_reproducible_flags(tmp_path, mon
 
 
 def test_outputs_with_the_same_folder_name_build_in_separate_calls(tmp_path):
+    mod = gobuild.Module(root=tmp_path, path="example.com/svc")
+    for d in ("svc1/cmd/x", "svc2/cmd/x", "cmd/z"):
+        (tmp_path / d).mkdir(parents=True)
     srcs = [
-        gobuild.HandlerSource("bin/x", "x", "./svc1/cmd/x", tmp_path),
-        gobuild.HandlerSource("bin/y", "y", "./svc2/cmd/x", tmp_path),
-        gobuild.HandlerSource("bin/z", "z", "./cmd/z", tmp_path),
+        gobuild.HandlerSource("bin/x", "x", "./svc1/cmd/x", tmp_path / "svc1/cmd/x"),
+        gobuild.HandlerSource("bin/y", "y", "./svc2/cmd/x", tmp_path / "svc2/cmd/x"),
+        gobuild.HandlerSource("bin/z", "z", "./cmd/z", tmp_path / "cmd/z"),
     ]
-    assert [[s.handler for s in b] for b in gobuild._batches(srcs)] == [["bin/x", "bin/z"], ["bin/y"]]
+    assert [[s.handler for s in b] for b in gobuild._batches(mod, srcs)] == [["bin/x", "bin/z"], ["bin/y"]]
 
 
 def test_compile_error_names_the_handler_and_shows_the_compiler(tmp_path, monkeypatch):
@@ -124,3 +127,54 @@ def test_missing_go_says_how_to_install(monkeypatch):
         gobuild.toolchain()
     assert e.value.message == "go is not installed (or not on PATH)"
     assert "--prebuilt" in e.value.hint
+
+
+def test_files_go_cannot_read_do_not_change_keys(tmp_path):
+    mod = make_module(tmp_path)
+    srcs = gobuild.resolve_mains(mod, [("bin/a", ""), ("bin/b", "")], {})
+    k1 = gobuild.handler_keys(mod, srcs, "fp")
+    (tmp_path / "template.yaml").write_text("Resources: {}\n")
+    (tmp_path / "out" / "pf").mkdir(parents=True)
+    (tmp_path / "out" / "pf" / "bootstrap").write_bytes(b"\x7fELF...")
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55\n")
+    (tmp_path / "cache" / "x.go").write_text("package cached\n")
+    assert gobuild.handler_keys(mod, srcs, "fp") == k1
+
+
+def test_embedded_files_are_inputs(tmp_path):
+    mod = make_module(tmp_path)
+    (tmp_path / "cmd" / "a" / "assets.go").write_text('package main\n\nimport _ "embed"\n\n//go:embed static/page.html\nvar page string\n')
+    (tmp_path / "cmd" / "a" / "static").mkdir()
+    page = tmp_path / "cmd" / "a" / "static" / "page.html"
+    page.write_text("<p>one</p>")
+    srcs = gobuild.resolve_mains(mod, [("bin/a", ""), ("bin/b", "")], {})
+    k1 = gobuild.handler_keys(mod, srcs, "fp")
+    page.write_text("<p>two</p>")
+    k2 = gobuild.handler_keys(mod, srcs, "fp")
+    # The embedding folder is below cmd/a, so it counts as shared: every key moves, none is stale.
+    assert k1["bin/a"] != k2["bin/a"]
+
+
+def test_local_replace_outside_the_module_is_an_input(tmp_path):
+    (tmp_path / "svc").mkdir()
+    make_module(tmp_path / "svc")
+    (tmp_path / "svc" / "go.mod").write_text("module example.com/svc\n\ngo 1.22\n\nreplace example.com/lib => ../lib\n")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "lib.go").write_text("package lib\n")
+    mod = gobuild.find_module(tmp_path / "svc")
+    srcs = gobuild.resolve_mains(mod, [("bin/a", "")], {})
+    k1 = gobuild.handler_keys(mod, srcs, "fp")
+    (tmp_path / "lib" / "lib.go").write_text("package lib\nvar X = 2\n")
+    assert gobuild.handler_keys(mod, srcs, "fp") != k1
+
+
+def test_main_at_the_module_root_is_named_after_the_module(tmp_path):
+    (tmp_path / "go.mod").write_text("module example.com/tool/v2\n\ngo 1.22\n")
+    (tmp_path / "main.go").write_text("package main\n\nfunc main() {}\n")
+    mod = gobuild.find_module(tmp_path)
+    (src,) = gobuild.resolve_mains(mod, [("bin/tool", "")], {"bin/tool": "."})
+    assert gobuild._out_name(mod, src) == "tool"
+    keys = gobuild.handler_keys(mod, [src], "fp")
+    (tmp_path / "go.sum").write_text("x v1 h1:y\n")
+    assert gobuild.handler_keys(mod, [src], "fp") != keys

@@ -17,7 +17,7 @@ from shimimg import binaries as binmod
 from shimimg import config, dockercli, ui
 from shimimg.cache import Store
 from shimimg.errors import ShimimgError
-from shimimg.fsutil import atomic_write_text
+from shimimg.fsutil import atomic_write_text, same_file
 from shimimg.image.build import ImageResult, build_image
 from shimimg.plan import Plan
 from shimimg.template import check_migratable, discover, load_document, render_migrated
@@ -99,6 +99,11 @@ def write_template(
 ) -> Path:
     """The last stage: the migrated template, written atomically; returns where."""
     out = output or default_output(template)
+    if same_file(out, template):
+        raise ShimimgError(
+            f"--output {out} is the template itself",
+            hint="write elsewhere (the default is .shimimg/build/ beside it), or use `shimimg migrate --in-place`",
+        )
     text = render_migrated(
         doc, plan, image_uris=image_uris, direct=settings.direct, drop_layers=settings.drop_layers, output_path=out
     )

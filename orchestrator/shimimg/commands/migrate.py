@@ -16,7 +16,7 @@ from pathlib import Path
 
 from shimimg import ui
 from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
-from shimimg.fsutil import atomic_write_bytes, atomic_write_text
+from shimimg.fsutil import atomic_write_bytes, atomic_write_text, same_file
 from shimimg.plan import Plan
 from shimimg.template import discover, load_document, render_migrated
 from shimimg.template.textdiff import unified_diff
@@ -52,7 +52,7 @@ def run(
         target = output if output is not None else template
     else:
         target = template if in_place else (output if output is not None else default_output(template))
-    if not in_place and _same_file(target, template) and not check:
+    if not in_place and same_file(target, template) and not check:
         raise ShimimgError(
             f"--output {target} is the template itself", hint="use --in-place to rewrite the template (keeps a .bak)"
         )
@@ -132,12 +132,6 @@ def _read(path: Path) -> str | None:
     except (OSError, UnicodeDecodeError) as e:
         raise ShimimgError(f"cannot read {path}: {e}") from None
 
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.abspath(a) == os.path.abspath(b)
 
 
 def _report(plan: Plan, moved: int, target: Path) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from shimimg import __version__, dockercli
 from shimimg.binaries import Binaries
 from shimimg.cache import ImageState, Store
+from shimimg.errors import ShimimgError
 from shimimg.image import context as ctxmod
 from shimimg.image.dockerfile import render
 from shimimg.plan import DOCKER_ARCH, Package
@@ -46,6 +47,11 @@ def labels(pkg: Package, rev: Revision) -> dict[str, str]:
         "io.shimimg.version": __version__,
     }
     created = os.environ.get("SOURCE_DATE_EPOCH") or rev.commit_time
+    if created and not created.isdigit():
+        raise ShimimgError(
+            f"SOURCE_DATE_EPOCH={created!r} is not a number of seconds since 1970",
+            hint="set it to e.g. $(git log -1 --format=%ct), or unset it",
+        )
     if created:
         from datetime import datetime, timezone
 
@@ -77,7 +83,11 @@ def build_image(
     dockerfile = render(ctx, base=base, package=pkg.code_uri, labels=labels(pkg, rev), link=engine.supports_link)
     platform = f"linux/{DOCKER_ARCH[pkg.arch]}"
     tag = pkg.image
-    key = hashlib.sha256("\0".join([dockerfile, platform, tag, builder or ""]).encode()).hexdigest()
+    # A base held locally (a mirror pulled once, the stand-in) counts by its content: rebuilding it
+    # must rebuild the image. A remote base counts by its reference; pin a digest to track it.
+    local_base = dockercli.image_inspect(base)
+    base_id = local_base.get("Id", "") if local_base else ""
+    key = hashlib.sha256("\0".join([dockerfile, platform, tag, builder or "", base_id]).encode()).hexdigest()
 
     last = store.image(slug)
     if last and last.key == key:
