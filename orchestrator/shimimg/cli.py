@@ -298,11 +298,12 @@ def invoke(
     arch: Optional[str] = ArchOpt,
     direct: Optional[bool] = DirectOpt,
     cache_dir: Optional[Path] = CacheDirOpt,
+    drop_layers: Optional[bool] = DropLayersOpt,
 ) -> None:
     """Run a function's image under the Lambda Runtime Interface Emulator and invoke it with an event."""
     from shimimg.commands import invoke as cmd
 
-    flags = dict(base_image=base, arch=arch, direct=direct, cache_dir=cache_dir)
+    flags = dict(base_image=base, arch=arch, direct=direct, cache_dir=cache_dir, drop_layers=drop_layers)
     raise typer.Exit(
         cmd.run(
             function=function,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shimimg.errors import ShimimgError
+from shimimg.fsutil import sha256_file
 from shimimg.plan import GOARCH
 from shimimg.proc import CommandFailed, ProgramMissing, run
 
@@ -95,14 +96,6 @@ def resolve_mains(
     return out
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _inputs(root: Path) -> dict[Path, str]:
     """Every file under ``root`` that can change a binary built from it → its sha256.
 
@@ -131,7 +124,7 @@ def _inputs(root: Path) -> dict[Path, str]:
                 others.append(path)
     for path in others:
         if any(d == path.parent or d in path.parents for d in embed_dirs):
-            found[path] = _file_digest(path)
+            found[path] = sha256_file(path)
     return found
 
 
@@ -160,7 +153,7 @@ def toolchain() -> str:
     values = dict(zip(_GO_ENV, r.out.split("\n")))
     gowork = values.get("GOWORK", "")
     if gowork and gowork != "off" and Path(gowork).is_file():
-        values["GOWORK"] += "@" + _file_digest(Path(gowork))
+        values["GOWORK"] += "@" + sha256_file(Path(gowork))
     return " ".join(f"{k}={v}" for k, v in values.items())
 
 

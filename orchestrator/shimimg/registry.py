@@ -200,12 +200,19 @@ def ecr_client(region: str) -> Any:
     """An ECR client for ``region``; the AWS_* environment (credentials, profile, and endpoint
     overrides such as AWS_ENDPOINT_URL_ECR) applies as in the AWS CLI."""
     boto3 = _boto3()
+    from botocore import exceptions as bce
     from botocore.config import Config
 
-    # Standard mode retries throttling and 5xx with backoff.
-    return boto3.session.Session().client(
-        "ecr", region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 5})
-    )
+    try:
+        # Standard mode retries throttling and 5xx with backoff.
+        return boto3.session.Session().client(
+            "ecr", region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 5})
+        )
+    except bce.BotoCoreError as e:  # e.g. AWS_PROFILE names a profile that does not exist
+        raise ShimimgError(
+            f"cannot set up the AWS client for ECR in {region}: {e}",
+            hint="check AWS_PROFILE and your AWS configuration (aws configure list)",
+        ) from None
 
 
 T = TypeVar("T")

@@ -32,6 +32,9 @@ from typing import Any
 
 from shimimg.errors import ShimimgError
 
+# The emulator is on loopback: never route to it through an HTTP(S)_PROXY from the environment.
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 log = logging.getLogger("shimimg.rie")
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
@@ -277,7 +280,7 @@ class Emulator:
         t0 = time.monotonic()
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2).close()
+                _LOCAL.open(f"http://127.0.0.1:{self.port}/", timeout=2).close()
                 return time.monotonic() - t0
             except urllib.error.HTTPError:
                 return time.monotonic() - t0  # any HTTP answer (the emulator says 404 for /) means ready
@@ -304,7 +307,7 @@ class Emulator:
         )
         t0 = time.monotonic()
         try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as resp:
+            with _LOCAL.open(request, timeout=timeout_s) as resp:
                 status, body = resp.status, resp.read()
         except urllib.error.HTTPError as e:
             status, body = e.code, e.read()

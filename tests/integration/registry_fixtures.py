@@ -22,15 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from support import IN_CI
-
-
-def missing(what: str, fix: str) -> None:
-    msg = f"{what} is not available; run `{fix}`"
-    if IN_CI:
-        pytest.fail(msg + " (CI must provision it, not skip)")
-    pytest.skip(msg)
-
+from support import missing
 
 MANIFEST_TYPES = ", ".join(
     [

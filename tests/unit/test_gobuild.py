@@ -144,7 +144,9 @@ def test_files_go_cannot_read_do_not_change_keys(tmp_path):
 
 def test_embedded_files_are_inputs(tmp_path):
     mod = make_module(tmp_path)
-    (tmp_path / "cmd" / "a" / "assets.go").write_text('package main\n\nimport _ "embed"\n\n//go:embed static/page.html\nvar page string\n')
+    (tmp_path / "cmd" / "a" / "assets.go").write_text(
+        'package main\n\nimport _ "embed"\n\n//go:embed static/page.html\nvar page string\n'
+    )
     (tmp_path / "cmd" / "a" / "static").mkdir()
     page = tmp_path / "cmd" / "a" / "static" / "page.html"
     page.write_text("<p>one</p>")

@@ -505,3 +505,11 @@ def test_classic_image_store_rerun_recognises_its_image_by_config_digest(monkeyp
     docker = FakeDocker(monkeypatch, remote={f"127.0.0.1:5000/team/orders:{ctag}": D2})
     [p] = registry.push_all([img], {img.package.path: LOCAL})
     assert docker.pushes() == [] and p.digest == D2
+
+
+def test_a_missing_aws_profile_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile-shimimg")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    with pytest.raises(ShimimgError) as e:
+        registry.ecr_client("eu-west-1")
+    assert "no-such-profile-shimimg" in e.value.message and "AWS_PROFILE" in e.value.hint

@@ -52,39 +52,40 @@ def build_images(template: Path, settings: config.Settings) -> tuple[Any, BuildR
     dockercli.buildx(settings.builder)
     store = Store(settings.cache_dir)
     rev = revision(template.parent)
-    results = []
-    progress = ui.Progress(len(plan.packages))
-    for pkg in plan.packages:
-        t0 = time.monotonic()
-        progress.start(pkg.code_uri)
-        progress.step(f"binaries for {len(pkg.functions)} function(s)")
-        bins = binmod.collect(
-            pkg,
-            store=store,
-            prebuilt=settings.prebuilt,
-            allow_dynamic=settings.allow_dynamic,
-            go_tags=settings.go_tags,
-            mapping=settings.handlers,
-        )
-        progress.step("image")
-        img = build_image(
-            pkg,
-            bins,
-            base=settings.base_ref,
-            direct=settings.direct,
-            store=store,
-            rev=rev,
-            builder=settings.builder,
-            cache_from=settings.cache_from,
-            cache_to=settings.cache_to,
-        )
-        if bins.source == "go build":
-            how = f"{bins.compiled} compiled, {bins.reused} unchanged"
-        else:
-            how = f"{len(bins.files)} prebuilt"
-        state = "cached, nothing changed" if img.cached and not bins.compiled else "built"
-        progress.done(f"{img.tag} {state} ({len(bins.files)} handler(s): {how}) in {time.monotonic() - t0:.1f}s")
-        results.append(img)
+    with store.locked():
+        results = []
+        progress = ui.Progress(len(plan.packages))
+        for pkg in plan.packages:
+            t0 = time.monotonic()
+            progress.start(pkg.code_uri)
+            progress.step(f"binaries for {len(pkg.functions)} function(s)")
+            bins = binmod.collect(
+                pkg,
+                store=store,
+                prebuilt=settings.prebuilt,
+                allow_dynamic=settings.allow_dynamic,
+                go_tags=settings.go_tags,
+                mapping=settings.handlers,
+            )
+            progress.step("image")
+            img = build_image(
+                pkg,
+                bins,
+                base=settings.base_ref,
+                direct=settings.direct,
+                store=store,
+                rev=rev,
+                builder=settings.builder,
+                cache_from=settings.cache_from,
+                cache_to=settings.cache_to,
+            )
+            if bins.source == "go build":
+                how = f"{bins.compiled} compiled, {bins.reused} unchanged"
+            else:
+                how = f"{len(bins.files)} prebuilt"
+            state = "cached, nothing changed" if img.cached and not bins.compiled else "built"
+            progress.done(f"{img.tag} {state} ({len(bins.files)} handler(s): {how}) in {time.monotonic() - t0:.1f}s")
+            results.append(img)
     return doc, BuildResult(plan=plan, images=tuple(results), settings=settings)
 
 

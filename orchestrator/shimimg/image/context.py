@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from shimimg.fsutil import sha256_file
+
 # 2000-01-01: any fixed time works; zero upsets some tar readers.
 FIXED_MTIME = 946684800
 # Lambda caps an image at 127 layers; the base takes some. Beyond this many binaries the rest
@@ -35,14 +37,6 @@ class Layer:
 class Context:
     root: Path
     layers: tuple[Layer, ...]
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _folder_name(entries: Sequence[tuple[str, str]]) -> str:
@@ -82,9 +76,9 @@ def stage(root: Path, *, binaries: Mapping[str, Path], shim: Path | None) -> Con
     root.mkdir(parents=True, exist_ok=True)
     layers: list[Layer] = []
     if shim is not None:
-        layers.append(_stage_layer(root, [(SHIM_PATH, shim, _digest(shim))]))
+        layers.append(_stage_layer(root, [(SHIM_PATH, shim, sha256_file(shim))]))
     ordered = sorted(binaries.items())
-    entries = [(f"{TASK_ROOT}/{rel}", src, _digest(src)) for rel, src in ordered]
+    entries = [(f"{TASK_ROOT}/{rel}", src, sha256_file(src)) for rel, src in ordered]
     for e in entries[:MAX_BINARY_LAYERS]:
         layers.append(_stage_layer(root, [e]))
     if entries[MAX_BINARY_LAYERS:]:
