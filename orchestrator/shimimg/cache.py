@@ -11,7 +11,6 @@ import fcntl
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,15 +58,14 @@ class Store:
         return p if p.is_file() else None
 
     def put_binary(self, arch: str, key: str, name: str, src: Path) -> Path:
+        """Move a freshly built binary (in this store's scratch space) into the store."""
         self._mark()
         dest_dir = self.root / "bin" / arch / key
         dest = dest_dir / name
         dest_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{name}.")
-        os.close(fd)
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, dest)
+        os.chmod(src, 0o755)
+        # A rename, not a copy: fifty 4 MB binaries copied twice cost seconds on a cold build.
+        os.replace(src, dest)
         return dest
 
     # The last image built per package.

@@ -147,10 +147,22 @@ BuilderOpt = typer.Option(None, "--builder", help=_help("builder"))
 CacheFromOpt = typer.Option(None, "--cache-from", help=_help("cache_from"))
 CacheToOpt = typer.Option(None, "--cache-to", help=_help("cache_to"))
 CacheDirOpt = typer.Option(None, "--cache-dir", help=_help("cache_dir"))
+CompressionOpt = typer.Option(None, "--compression-level", metavar="0-9", help=_help("compression_level"))
 
 
 def _flags(
-    base, arch, go_tags, prebuilt, allow_dynamic, direct, builder, cache_from, cache_to, cache_dir, drop_layers=None
+    base,
+    arch,
+    go_tags,
+    prebuilt,
+    allow_dynamic,
+    direct,
+    builder,
+    cache_from,
+    cache_to,
+    cache_dir,
+    drop_layers=None,
+    compression_level=None,
 ) -> dict:
     """The build settings given on the command line (None: not given, so lower sources decide)."""
     return dict(
@@ -165,6 +177,7 @@ def _flags(
         cache_from=cache_from or None,
         cache_to=cache_to or None,
         cache_dir=cache_dir,
+        compression_level=compression_level,
     )
 
 
@@ -186,6 +199,7 @@ def build(
     cache_from: Optional[List[str]] = CacheFromOpt,
     cache_to: Optional[List[str]] = CacheToOpt,
     cache_dir: Optional[Path] = CacheDirOpt,
+    compression_level: Optional[int] = CompressionOpt,
     push: bool = typer.Option(False, "--push", help="Also push (see `shimimg push`): the template pins digests."),
     repository: List[str] = RepositoryOpt,
     tag: List[str] = PushTagOpt,
@@ -198,7 +212,18 @@ def build(
     from shimimg.commands import build as cmd
 
     flags = _flags(
-        base, arch, go_tags, prebuilt, allow_dynamic, direct, builder, cache_from, cache_to, cache_dir, drop_layers
+        base,
+        arch,
+        go_tags,
+        prebuilt,
+        allow_dynamic,
+        direct,
+        builder,
+        cache_from,
+        cache_to,
+        cache_dir,
+        drop_layers,
+        compression_level,
     )
     if push or repository:
         if not push:
@@ -248,12 +273,24 @@ def push(
     cache_from: Optional[List[str]] = CacheFromOpt,
     cache_to: Optional[List[str]] = CacheToOpt,
     cache_dir: Optional[Path] = CacheDirOpt,
+    compression_level: Optional[int] = CompressionOpt,
 ) -> None:
     """Build (cached), push each package image once, and write the template pinned to the digests."""
     from shimimg.commands import push as cmd
 
     flags = _flags(
-        base, arch, go_tags, prebuilt, allow_dynamic, direct, builder, cache_from, cache_to, cache_dir, drop_layers
+        base,
+        arch,
+        go_tags,
+        prebuilt,
+        allow_dynamic,
+        direct,
+        builder,
+        cache_from,
+        cache_to,
+        cache_dir,
+        drop_layers,
+        compression_level,
     )
     raise typer.Exit(
         cmd.run(

@@ -48,6 +48,10 @@ class Settings:
     builder: str | None = field(default=None, metadata={"help": "buildx builder to use (e.g. a remote BuildKit)."})
     cache_from: tuple[str, ...] = field(default=(), metadata={"help": "buildx --cache-from entries."})
     cache_to: tuple[str, ...] = field(default=(), metadata={"help": "buildx --cache-to entries."})
+    compression_level: int | None = field(
+        default=None,
+        metadata={"help": "gzip level (0-9) for the image's layers: 1 builds faster, pushes ~10% more [BuildKit's]."},
+    )
     cache_dir: Path | None = field(
         default=None,
         metadata={"help": "Where shimimg keeps binaries and build state [.shimimg/cache beside the template]."},
@@ -86,6 +90,11 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return {str(k): str(v) for k, v in value.items()}
         if name == "cache_dir":
             return Path(value)
+        if name == "compression_level":
+            level = int(value)
+            if not 0 <= level <= 9:
+                raise ValueError(value)
+            return level
         if name == "arch" and value not in ("arm64", "x86_64"):
             raise ValueError(value)
         return None if value is None else str(value)

@@ -111,6 +111,7 @@ def build(
     cache_from: Sequence[str] = (),
     cache_to: Sequence[str] = (),
     build_args: Mapping[str, str] | None = None,
+    compression_level: int | None = None,
     what: str = "",
 ) -> Built:
     """``docker buildx build`` with one flag per line; the digest comes from --metadata-file."""
@@ -124,8 +125,12 @@ def build(
         cmd += ["--provenance=false", "--sbom=false"]
         # Into the local engine: pushes go through `docker push`, which skips layers the
         # registry has and resumes after a failure.
-        cmd += ["--load"]
-        cmd += ["--tag", tag]
+        if compression_level is None:
+            cmd += ["--load", "--tag", tag]
+        else:
+            # The image exporter stores into the engine too, and takes the gzip level: compressing
+            # the layers is most of a cold build's image step (8.2 s of 12.5 s for 50 binaries).
+            cmd += ["--output", f"type=image,name={tag},compression=gzip,compression-level={compression_level}"]
         cmd += ["--metadata-file", str(meta)]
         cmd += ["--progress", "plain"]
         for c in cache_from:

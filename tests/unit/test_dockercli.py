@@ -88,3 +88,11 @@ def test_build_command_line(monkeypatch, tmp_path):
     assert cmd[cmd.index("--build-arg") + 1] == "SOURCE_DATE_EPOCH=1"
     assert cmd[-1] == str(tmp_path)
     assert built.digest == "sha256:abc"
+
+
+def test_compression_level_uses_the_image_exporter(monkeypatch, tmp_path):
+    calls = fake(monkeypatch, [(["buildx", "build"], (0, "", ""))])
+    dockercli.build(tmp_path, tag="shimimg/x:latest", platform="linux/arm64", compression_level=1)
+    cmd = calls[0]
+    assert "--load" not in cmd
+    assert cmd[cmd.index("--output") + 1] == "type=image,name=shimimg/x:latest,compression=gzip,compression-level=1"

@@ -78,6 +78,7 @@ def build_images(template: Path, settings: config.Settings) -> tuple[Any, BuildR
                 builder=settings.builder,
                 cache_from=settings.cache_from,
                 cache_to=settings.cache_to,
+                compression_level=settings.compression_level,
             )
             if bins.source == "go build":
                 how = f"{bins.compiled} compiled, {bins.reused} unchanged"

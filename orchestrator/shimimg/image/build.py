@@ -76,10 +76,13 @@ def build_image(
     builder: str | None = None,
     cache_from: tuple[str, ...] = (),
     cache_to: tuple[str, ...] = (),
+    compression_level: int | None = None,
 ) -> ImageResult:
     engine = dockercli.buildx(builder)
     slug = package_slug(pkg)
-    ctx = ctxmod.stage(store.context_dir(slug), binaries=binaries.files, shim=None if direct else shim_path())
+    ctx = ctxmod.stage(
+        store.context_dir(slug), binaries=binaries.files, shim=None if direct else shim_path(), linkable=store.root
+    )
     dockerfile = render(ctx, base=base, package=pkg.code_uri, labels=labels(pkg, rev), link=engine.supports_link)
     platform = f"linux/{DOCKER_ARCH[pkg.arch]}"
     tag = pkg.image
@@ -87,7 +90,9 @@ def build_image(
     # must rebuild the image. A remote base counts by its reference; pin a digest to track it.
     local_base = dockercli.image_inspect(base)
     base_id = local_base.get("Id", "") if local_base else ""
-    key = hashlib.sha256("\0".join([dockerfile, platform, tag, builder or "", base_id]).encode()).hexdigest()
+    key = hashlib.sha256(
+        "\0".join([dockerfile, platform, tag, builder or "", base_id, str(compression_level)]).encode()
+    ).hexdigest()
 
     last = store.image(slug)
     if last and last.key == key:
@@ -112,6 +117,7 @@ def build_image(
         builder=builder,
         cache_from=cache_from,
         cache_to=cache_to,
+        compression_level=compression_level,
         build_args=build_args,
         what=f"package {pkg.code_uri}",
     )
@@ -119,4 +125,3 @@ def build_image(
     image_id = found.get("Id", "") if found else ""
     store.put_image(slug, ImageState(key=key, tag=tag, image_id=image_id, digest=built.digest))
     return ImageResult(pkg, tag, image_id, built.digest, cached=False, layers_stable=engine.supports_link)
-

@@ -46,7 +46,19 @@ def _folder_name(entries: Sequence[tuple[str, str]]) -> str:
     return "l-" + h.hexdigest()[:24]
 
 
-def _stage_layer(root: Path, entries: Sequence[tuple[str, Path, str]]) -> Layer:
+def _place(src: Path, target: Path, linkable: Path | None) -> None:
+    """Hard-link files shimimg owns (its cache sits on the same disk); copy anything else, so
+    fixing the staged file's mode and time never touches a user's file."""
+    if linkable is not None and linkable in src.parents:
+        try:
+            os.link(src, target)
+            return
+        except OSError:
+            pass
+    shutil.copyfile(src, target)
+
+
+def _stage_layer(root: Path, entries: Sequence[tuple[str, Path, str]], linkable: Path | None = None) -> Layer:
     """Stage (image path, source, digest) entries as one content-addressed folder."""
     name = _folder_name([(dest, digest) for dest, _, digest in entries])
     folder = root / name
@@ -56,7 +68,7 @@ def _stage_layer(root: Path, entries: Sequence[tuple[str, Path, str]]) -> Layer:
         for dest, src, _ in entries:
             target = tmp / dest
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, target)
+            _place(src, target, linkable)
             os.chmod(target, 0o755)
         # Every folder on the way too: the layer tar records them.
         for dirpath, _, filenames in os.walk(tmp, topdown=False):
@@ -68,7 +80,7 @@ def _stage_layer(root: Path, entries: Sequence[tuple[str, Path, str]]) -> Layer:
     return Layer(folder=name, files=tuple(dest for dest, _, _ in entries))
 
 
-def stage(root: Path, *, binaries: Mapping[str, Path], shim: Path | None) -> Context:
+def stage(root: Path, *, binaries: Mapping[str, Path], shim: Path | None, linkable: Path | None = None) -> Context:
     """Stage ``binaries`` (path in the package, e.g. "bin/x" → file) and the shim under ``root``.
 
     Folders no longer used are removed, so the context holds exactly this image's files.
@@ -80,9 +92,9 @@ def stage(root: Path, *, binaries: Mapping[str, Path], shim: Path | None) -> Con
     ordered = sorted(binaries.items())
     entries = [(f"{TASK_ROOT}/{rel}", src, sha256_file(src)) for rel, src in ordered]
     for e in entries[:MAX_BINARY_LAYERS]:
-        layers.append(_stage_layer(root, [e]))
+        layers.append(_stage_layer(root, [e], linkable))
     if entries[MAX_BINARY_LAYERS:]:
-        layers.append(_stage_layer(root, entries[MAX_BINARY_LAYERS:]))
+        layers.append(_stage_layer(root, entries[MAX_BINARY_LAYERS:], linkable))
     keep = {layer.folder for layer in layers} | {"Dockerfile"}
     for child in root.iterdir():
         if child.name not in keep:
