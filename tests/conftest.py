@@ -21,7 +21,9 @@ def _go_env() -> dict:
     """Go's caches as the machine has them, read once before any test moves $HOME."""
     if not shutil.which("go"):
         return {}
-    names = ("GOPATH", "GOCACHE", "GOMODCACHE")
+    # GOENV: the go env file (e.g. GOFLAGS=-buildvcs=false) lives under $HOME; keys include
+    # GOFLAGS, so a test with another $HOME would otherwise see another toolchain.
+    names = ("GOPATH", "GOCACHE", "GOMODCACHE", "GOENV")
     out = subprocess.run(["go", "env", *names], capture_output=True, text=True).stdout.split("\n")
     return {n: v for n, v in zip(names, out) if v and n not in os.environ}
 

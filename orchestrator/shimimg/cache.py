@@ -14,7 +14,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shimimg.fsutil import atomic_write_text
+from shimimg.fsutil import atomic_write_text, sha256_file
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,19 @@ class Store:
         dest = dest_dir / name
         dest_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(src, 0o755)
+        # The content digest, once: entries never change, and re-hashing fifty 4 MB binaries on
+        # every build was most of a no-op build's time.
+        atomic_write_text(dest.with_name(name + ".sha256"), sha256_file(src) + "\n")
         # A rename, not a copy: fifty 4 MB binaries copied twice cost seconds on a cold build.
         os.replace(src, dest)
         return dest
+
+    def digest(self, path: Path) -> str:
+        """sha256 of a file: recorded for binaries in this store, computed for anything else."""
+        recorded = path.with_name(path.name + ".sha256")
+        if self.root in path.parents and recorded.is_file():
+            return recorded.read_text().strip()
+        return sha256_file(path)
 
     # The last image built per package.
     def _state_path(self, package_slug: str) -> Path:

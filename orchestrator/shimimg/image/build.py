@@ -81,7 +81,11 @@ def build_image(
     engine = dockercli.buildx(builder)
     slug = package_slug(pkg)
     ctx = ctxmod.stage(
-        store.context_dir(slug), binaries=binaries.files, shim=None if direct else shim_path(), linkable=store.root
+        store.context_dir(slug),
+        binaries=binaries.files,
+        shim=None if direct else shim_path(),
+        linkable=store.root,
+        digest=store.digest,
     )
     dockerfile = render(ctx, base=base, package=pkg.code_uri, labels=labels(pkg, rev), link=engine.supports_link)
     platform = f"linux/{DOCKER_ARCH[pkg.arch]}"

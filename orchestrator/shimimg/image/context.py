@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +80,14 @@ def _stage_layer(root: Path, entries: Sequence[tuple[str, Path, str]], linkable:
     return Layer(folder=name, files=tuple(dest for dest, _, _ in entries))
 
 
-def stage(root: Path, *, binaries: Mapping[str, Path], shim: Path | None, linkable: Path | None = None) -> Context:
+def stage(
+    root: Path,
+    *,
+    binaries: Mapping[str, Path],
+    shim: Path | None,
+    linkable: Path | None = None,
+    digest: Callable[[Path], str] = sha256_file,
+) -> Context:
     """Stage ``binaries`` (path in the package, e.g. "bin/x" → file) and the shim under ``root``.
 
     Folders no longer used are removed, so the context holds exactly this image's files.
@@ -90,7 +97,7 @@ def stage(root: Path, *, binaries: Mapping[str, Path], shim: Path | None, linkab
     if shim is not None:
         layers.append(_stage_layer(root, [(SHIM_PATH, shim, sha256_file(shim))]))
     ordered = sorted(binaries.items())
-    entries = [(f"{TASK_ROOT}/{rel}", src, sha256_file(src)) for rel, src in ordered]
+    entries = [(f"{TASK_ROOT}/{rel}", src, digest(src)) for rel, src in ordered]
     for e in entries[:MAX_BINARY_LAYERS]:
         layers.append(_stage_layer(root, [e], linkable))
     if entries[MAX_BINARY_LAYERS:]:
