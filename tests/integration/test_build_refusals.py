@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from test_build import copy_example, shimimg
+
+from support import missing
 
 
 @pytest.fixture
@@ -123,3 +127,25 @@ def test_function_with_layers_is_refused_before_compiling(work, standin):
     r = shimimg("-v", "build", "--base-image", standin, cwd=work)
     assert_refused(r, work, before, "EchoEnvFunction: has Layers", "--drop-layers")
     assert "go build" not in r.stderr and "$ docker buildx build" not in r.stderr
+
+
+def test_buildx_missing(work, standin):
+    """The real docker CLI with its plugin folders hidden (a private mount namespace): no buildx."""
+    if not shutil.which("unshare") or os.geteuid() != 0:
+        missing("unshare as root (util-linux)", "apt-get install util-linux; run as root")
+    dirs = [
+        d
+        for d in (
+            "/usr/local/lib/docker/cli-plugins",
+            "/usr/local/libexec/docker/cli-plugins",
+            "/usr/lib/docker/cli-plugins",
+            "/usr/libexec/docker/cli-plugins",
+            os.path.join(os.environ.get("DOCKER_CONFIG", ""), "cli-plugins"),
+        )
+        if os.path.isdir(d)
+    ]
+    hide = " && ".join(f"mount -t tmpfs tmpfs {shlex.quote(d)}" for d in dirs) or "true"
+    run = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "shimimg", "build", "--base-image", standin))
+    before = snapshot(work)
+    r = subprocess.run(["unshare", "-m", "sh", "-c", f"{hide} && exec {run}"], cwd=work, capture_output=True, text=True)
+    assert_refused(r, work, before, "the docker buildx plugin is missing", "docker-buildx")
