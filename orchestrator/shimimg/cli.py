@@ -181,6 +181,23 @@ def _flags(
     )
 
 
+def _push(template, output, flags, repository, tag, force, create_repository, registry_endpoint, retries, json_out):
+    from shimimg.commands import push as cmd
+
+    return cmd.run(
+        template=template,
+        output=output,
+        flags=flags,
+        repositories=repository,
+        tags=tag,
+        force=force,
+        create_repository=create_repository,
+        registry_endpoint=registry_endpoint,
+        retries=retries,
+        as_json=json_out,
+    )
+
+
 @app.command()
 def build(
     template: Path = TemplateOpt,
@@ -228,20 +245,9 @@ def build(
     if push or repository:
         if not push:
             raise typer.BadParameter("--repository needs --push (or use `shimimg push`)", param_hint="--repository")
-        from shimimg.commands import push as push_cmd
-
         raise typer.Exit(
-            push_cmd.run(
-                template=template,
-                output=output,
-                flags=flags,
-                repositories=repository,
-                tags=tag,
-                force=force,
-                create_repository=create_repository,
-                registry_endpoint=registry_endpoint,
-                retries=retries,
-                as_json=json_out,
+            _push(
+                template, output, flags, repository, tag, force, create_repository, registry_endpoint, retries, json_out
             )
         )
     raise typer.Exit(cmd.run(template=template, output=output, flags=flags, as_json=json_out))
@@ -276,7 +282,6 @@ def push(
     compression_level: Optional[int] = CompressionOpt,
 ) -> None:
     """Build (cached), push each package image once, and write the template pinned to the digests."""
-    from shimimg.commands import push as cmd
 
     flags = _flags(
         base,
@@ -293,18 +298,7 @@ def push(
         compression_level,
     )
     raise typer.Exit(
-        cmd.run(
-            template=template,
-            output=output,
-            flags=flags,
-            repositories=repository,
-            tags=tag,
-            force=force,
-            create_repository=create_repository,
-            registry_endpoint=registry_endpoint,
-            retries=retries,
-            as_json=json_out,
-        )
+        _push(template, output, flags, repository, tag, force, create_repository, registry_endpoint, retries, json_out)
     )
 
 
