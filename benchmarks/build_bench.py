@@ -51,6 +51,11 @@ def sh(cmd, *, cwd=None, env=None, check=True) -> subprocess.CompletedProcess:
     return r
 
 
+def buildx(tag: str, ctx: Path) -> None:
+    """The alternatives' image build: a plain single-platform buildx build into the engine."""
+    sh(["docker", "buildx", "build", "--platform", "linux/arm64", "--provenance=false", "--load", "-t", tag, ctx])
+
+
 def timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -141,20 +146,7 @@ class Package:
             ctx.mkdir(parents=True, exist_ok=True)
             sh(["go", "build", "-o", ctx / "bootstrap", *GO_FLAGS, f"./cmd/{name}"], cwd=self.dir, env=self.env())
             (ctx / "Dockerfile").write_text(f"FROM {STANDIN}\nCOPY bootstrap /var/runtime/bootstrap\n")
-            sh(
-                [
-                    "docker",
-                    "buildx",
-                    "build",
-                    "--platform",
-                    "linux/arm64",
-                    "--provenance=false",
-                    "--load",
-                    "-t",
-                    f"bench-pf-{self.slug}/{name}:latest",
-                    ctx,
-                ]
-            )
+            buildx(f"bench-pf-{self.slug}/{name}:latest", ctx)
 
     def naive(self) -> None:
         """One go build, then the whole bin/ in one COPY layer with the shim."""
@@ -166,20 +158,7 @@ class Package:
         (ctx / "Dockerfile").write_text(
             f"FROM {STANDIN}\nCOPY bootstrap /var/runtime/bootstrap\nCOPY bin/ /var/task/bin/\n"
         )
-        sh(
-            [
-                "docker",
-                "buildx",
-                "build",
-                "--platform",
-                "linux/arm64",
-                "--provenance=false",
-                "--load",
-                "-t",
-                f"bench-naive-{self.slug}:latest",
-                ctx,
-            ]
-        )
+        buildx(f"bench-naive-{self.slug}:latest", ctx)
 
 
 # --- a registry on loopback, for bytes pushed ---------------------------------------------------

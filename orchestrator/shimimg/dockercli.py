@@ -99,7 +99,6 @@ def buildx(builder: str | None = None) -> Engine:
 class Built:
     tag: str
     digest: str  # the image manifest digest (sha256:...)
-    config_digest: str
 
 
 def build(
@@ -158,7 +157,6 @@ def build(
     return Built(
         tag=tag,
         digest=data.get("containerimage.digest", ""),
-        config_digest=data.get("containerimage.config.digest", ""),
     )
 
 

@@ -41,7 +41,7 @@ def built(monkeypatch):
     def build_images(template, settings):
         calls.append(template)
         doc, plan = build_cmd.load_plan(template, settings)
-        images = tuple(ImageResult(p, p.image, DIGEST, DIGEST, cached=True, layers_stable=True)
+        images = tuple(ImageResult(p, p.image, DIGEST, DIGEST, cached=True)
                        for p in plan.packages)
         return doc, build_cmd.BuildResult(plan=plan, images=images, settings=settings)
 

@@ -31,7 +31,7 @@ def package(code_uri: str = "./", path: str = "/src/orders", arch: str = "arm64"
 
 
 def image(pkg: Package | None = None, digest: str = D1) -> ImageResult:
-    return ImageResult(pkg or package(), "shimimg/orders:latest", digest, digest, cached=False, layers_stable=True)
+    return ImageResult(pkg or package(), "shimimg/orders:latest", digest, digest, cached=False)
 
 
 # Repository URIs.
@@ -500,7 +500,7 @@ def test_endpoint_override_sends_traffic_elsewhere_but_pins_the_repository(monke
 def test_classic_image_store_rerun_recognises_its_image_by_config_digest(monkeypatch):
     # The classic store names images by config digest; the registry's manifest digest differs.
     config_digest = "sha256:" + "f" * 64
-    img = ImageResult(package(), "shimimg/orders:latest", config_digest, "", cached=True, layers_stable=False)
+    img = ImageResult(package(), "shimimg/orders:latest", config_digest, "", cached=True)
     ctag = registry.content_tag(config_digest)
     docker = FakeDocker(monkeypatch, remote={f"127.0.0.1:5000/team/orders:{ctag}": D2})
     [p] = registry.push_all([img], {img.package.path: LOCAL})

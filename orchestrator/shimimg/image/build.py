@@ -33,7 +33,6 @@ class ImageResult:
     image_id: str
     digest: str
     cached: bool
-    layers_stable: bool  # COPY --link was available
 
 
 def package_slug(pkg: Package) -> str:
@@ -102,7 +101,7 @@ def build_image(
     if last and last.key == key:
         found = dockercli.image_inspect(tag)
         if found and found.get("Id") == last.image_id:
-            return ImageResult(pkg, tag, last.image_id, last.digest, cached=True, layers_stable=engine.supports_link)
+            return ImageResult(pkg, tag, last.image_id, last.digest, cached=True)
 
     if not engine.supports_link:
         log.warning(
@@ -128,4 +127,4 @@ def build_image(
     found = dockercli.image_inspect(tag)
     image_id = found.get("Id", "") if found else ""
     store.put_image(slug, ImageState(key=key, tag=tag, image_id=image_id, digest=built.digest))
-    return ImageResult(pkg, tag, image_id, built.digest, cached=False, layers_stable=engine.supports_link)
+    return ImageResult(pkg, tag, image_id, built.digest, cached=False)
