@@ -88,3 +88,17 @@ def docker_client(docker_engine):
     client = docker.from_env()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shimimg_cache(tmp_path_factory):
+    """shimimg's cache for the whole run, outside $HOME (which tests replace); a test that needs a
+    cache of its own passes --cache-dir or SHIMIMG_CACHE_DIR."""
+    path = tmp_path_factory.mktemp("shimimg-cache")
+    old = os.environ.get("SHIMIMG_CACHE_DIR")
+    os.environ["SHIMIMG_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("SHIMIMG_CACHE_DIR", None)
+    else:
+        os.environ["SHIMIMG_CACHE_DIR"] = old

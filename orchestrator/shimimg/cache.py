@@ -1,20 +1,37 @@
-"""Input hashes → "nothing changed": compiled binaries by handler key, and the last image built
-for each package. Lives in ``Settings.cache_dir`` (``.shimimg/cache`` beside the template by
-default, so a CI cache can keep it); every write is atomic, so an interrupted build leaves
-either the old entry or the new one.
+"""shimimg's cache: compiled binaries by input key, the answers go gave (stamps), the last image
+of each package, and build contexts.
+
+It lives outside the work tree (``$XDG_CACHE_HOME/shimimg`` or ``~/.cache/shimimg``,
+``--cache-dir`` / ``SHIMIMG_CACHE_DIR`` to move it), as Go's build cache does: a repository
+cannot ship a poisoned cache. Binaries are shared by every project (the key is over their
+inputs, and ``-trimpath`` makes them independent of the checkout's path); everything else sits
+in a folder per project (the template's folder). Binaries are verified before use: an entry whose
+file no longer matches the digest recorded when it was made is dropped and rebuilt. Every write
+is atomic; nothing here follows a link shimimg did not make (see ``fsutil``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import hashlib
 import json
+import logging
 import os
-import shutil
+import stat
+import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shimimg.fsutil import atomic_write_text, sha256_file
+from shimimg.fsutil import atomic_write_text, create_file, ensure_dir, locked, remove_tree, sha256_file
+
+log = logging.getLogger("shimimg.cache")
+
+# https://bford.info/cachedir/: backup tools skip the folder.
+CACHEDIR_TAG = b"Signature: 8a477f597d28d172789f06886806bc55\n# shimimg's build cache: safe to delete.\n"
+TRIM_AFTER_S = 7 * 24 * 3600  # binaries unused this long are removed (checked once a day)
+_USED_EVERY_S = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -25,83 +42,159 @@ class ImageState:
     digest: str
 
 
-# https://bford.info/cachedir/: backup tools skip the folder, and shimimg's own input hashing
-# (gobuild) skips it when the cache sits inside a Go module.
-CACHEDIR_TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# shimimg's build cache: safe to delete.\n"
+def _sig(st: os.stat_result) -> list[int]:
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def project_name(template_dir: Path) -> str:
+    real = os.path.realpath(template_dir)
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in os.path.basename(real) or "root")[:40]
+    return f"{slug}-{hashlib.sha256(real.encode()).hexdigest()[:16]}"
 
 
 class Store:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, project: Path) -> None:
         self.root = root
+        self.project_name = project_name(project)
 
-    def _mark(self) -> None:
-        tag = self.root / "CACHEDIR.TAG"
-        if not tag.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
-            tag.write_text(CACHEDIR_TAG)
+    @property
+    def project(self) -> Path:
+        return self.root / "projects" / self.project_name
+
+    def _dir(self, *parts: str) -> Path:
+        return ensure_dir(self.root, *parts, what="cache")
 
     @contextlib.contextmanager
-    def locked(self):
-        """One build at a time per cache: two runs sharing it (parallel invokes, CI jobs on one
+    def locked(self) -> Iterator[Store]:
+        """One build at a time per project: two runs sharing it (parallel invokes, CI jobs on one
         runner) would otherwise restage and prune each other's build contexts."""
-        self._mark()
-        with open(self.root / ".lock", "w") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
+        ensure_dir(self.root, what="cache")
+        create_file(self.root / "CACHEDIR.TAG", CACHEDIR_TAG)
+        project = self._dir("projects", self.project_name)
+        with locked(project / "lock"):
+            yield self
+        self._trim()
+
+    # Binaries, shared by every project, by the handler's input key (see gobuild.closure).
+    def _entry(self, arch: str, key: str) -> Path:
+        return self.root / "bin" / arch / key[:2] / key
+
+    def binary(self, arch: str, key: str) -> Path | None:
+        """The cached binary for ``key``, verified; None when there is none (or it was bad)."""
+        entry = self._entry(arch, key)
+        path, meta = entry / "binary", entry / "entry.json"
+        try:
+            st = os.lstat(path)
+            record = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            return None
+        if not stat.S_ISREG(st.st_mode) or stat.S_ISLNK(os.lstat(entry).st_mode):
+            return None
+        if _sig(st) != record.get("stat"):
+            if sha256_file(path) != record.get("sha256"):
+                log.warning("cached binary %s no longer matches the digest recorded when it was built: "
+                            "dropped, it will be rebuilt", path)
+                remove_tree(entry, "cache")
+                return None
+            self.refresh(path)
+        if time.time() - meta.stat().st_mtime > _USED_EVERY_S:
+            with contextlib.suppress(OSError):
+                os.utime(meta)
+        return path
+
+    def refresh(self, path: Path) -> None:
+        """Record ``path``'s stat again after shimimg itself touched the inode (a hard link into a
+        build context moves its ctime); only for binaries verified in this run."""
+        meta = path.parent / "entry.json"
+        try:
+            record = json.loads(meta.read_text())
+            record["stat"] = _sig(os.lstat(path))
+            atomic_write_text(meta, json.dumps(record) + "\n")
+        except (OSError, ValueError):
+            pass
+
+    def put_binary(self, arch: str, key: str, src: Path) -> Path:
+        """Move a freshly built binary (from this store's scratch space) into the store."""
+        entry = self._entry(arch, key)
+        parent = self._dir("bin", arch, key[:2])
+        tmp = parent / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
+        os.mkdir(tmp, 0o755)
+        try:
+            os.chmod(src, 0o755)
+            # A rename, not a copy: fifty 4 MB binaries copied twice cost seconds on a cold build.
+            os.replace(src, tmp / "binary")
+            digest = sha256_file(tmp / "binary")
+            record = {"sha256": digest, "stat": _sig(os.lstat(tmp / "binary")), "key": key}
+            (tmp / "entry.json").write_text(json.dumps(record) + "\n")
             try:
-                yield self
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-
-    # Binaries, by the handler's input key (see gobuild.handler_keys).
-    def binary(self, arch: str, key: str, name: str) -> Path | None:
-        p = self.root / "bin" / arch / key / name
-        return p if p.is_file() else None
-
-    def put_binary(self, arch: str, key: str, name: str, src: Path) -> Path:
-        """Move a freshly built binary (in this store's scratch space) into the store."""
-        self._mark()
-        dest_dir = self.root / "bin" / arch / key
-        dest = dest_dir / name
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(src, 0o755)
-        # The content digest, once: entries never change, and re-hashing fifty 4 MB binaries on
-        # every build was most of a no-op build's time.
-        atomic_write_text(dest.with_name(name + ".sha256"), sha256_file(src) + "\n")
-        # A rename, not a copy: fifty 4 MB binaries copied twice cost seconds on a cold build.
-        os.replace(src, dest)
-        return dest
+                os.rename(tmp, entry)
+            except OSError:
+                # Another run put the same key meanwhile (same inputs, same bytes): keep theirs,
+                # unless theirs is broken.
+                if self.binary(arch, key) is None:
+                    remove_tree(entry, "cache")
+                    os.rename(tmp, entry)
+        finally:
+            remove_tree(tmp, "cache")
+        return entry / "binary"
 
     def digest(self, path: Path) -> str:
         """sha256 of a file: recorded for binaries in this store, computed for anything else."""
-        recorded = path.with_name(path.name + ".sha256")
-        if self.root in path.parents and recorded.is_file():
-            return recorded.read_text().strip()
+        meta = path.parent / "entry.json"
+        if path.name == "binary" and self.root in path.parents:
+            try:
+                return json.loads(meta.read_text())["sha256"]
+            except (OSError, ValueError, KeyError):
+                pass
         return sha256_file(path)
 
-    # The last image built per package.
-    def _state_path(self, package_slug: str) -> Path:
-        return self.root / "images" / f"{package_slug}.json"
-
-    def image(self, package_slug: str) -> ImageState | None:
-        p = self._state_path(package_slug)
+    # Answers go gave, with the stamp that says when to ask again (gobuild.sources.Stamps).
+    def get_stamp(self, name: str) -> dict | None:
         try:
-            return ImageState(**json.loads(p.read_text()))
+            return json.loads((self.project / "stamps" / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def put_stamp(self, name: str, data: dict) -> None:
+        atomic_write_text(self._dir("projects", self.project_name, "stamps") / f"{name}.json", json.dumps(data))
+
+    # The last image built per package.
+    def image(self, slug: str) -> ImageState | None:
+        try:
+            return ImageState(**json.loads((self.project / "images" / f"{slug}.json").read_text()))
         except (OSError, ValueError, TypeError):
             return None
 
-    def put_image(self, package_slug: str, state: ImageState) -> None:
-        self._mark()
-        p = self._state_path(package_slug)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(p, json.dumps(asdict(state), indent=2) + "\n")
+    def put_image(self, slug: str, state: ImageState) -> None:
+        path = self._dir("projects", self.project_name, "images") / f"{slug}.json"
+        atomic_write_text(path, json.dumps(asdict(state), indent=2) + "\n")
 
-    def context_dir(self, package_slug: str) -> Path:
-        self._mark()
-        return self.root / "context" / package_slug
+    def context_dir(self, slug: str) -> Path:
+        return self._dir("projects", self.project_name, "context", slug)
 
-    def scratch(self, name: str) -> Path:
-        self._mark()
-        d = self.root / "tmp" / name
-        shutil.rmtree(d, ignore_errors=True)
-        d.mkdir(parents=True)
-        return d
+    @contextlib.contextmanager
+    def scratch(self, name: str) -> Iterator[Path]:
+        """A fresh folder for one step's temporary files, removed afterwards whatever happens."""
+        parent = self._dir("projects", self.project_name, "tmp")
+        path = parent / f"{name}-{uuid.uuid4().hex[:8]}"
+        os.mkdir(path, 0o700)
+        try:
+            yield path
+        finally:
+            remove_tree(path, "cache")
+
+    def _trim(self) -> None:
+        """Drop binaries unused for a week, at most once a day (as Go's build cache trims)."""
+        mark = self.root / "trim.txt"
+        try:
+            if time.time() - float(mark.read_text().strip()) < _USED_EVERY_S:
+                return
+        except (OSError, ValueError):
+            pass
+        with contextlib.suppress(OSError):
+            atomic_write_text(mark, f"{time.time():.0f}\n")
+        now = time.time()
+        for meta in (self.root / "bin").glob("*/*/*/entry.json"):
+            with contextlib.suppress(OSError):
+                if now - meta.stat().st_mtime > TRIM_AFTER_S:
+                    remove_tree(meta.parent, "cache")

@@ -1,22 +1,19 @@
-"""Command line: flags → typed arguments → one call into ``shimimg.commands``. No logic here.
-
-``main`` is the one error handler around dispatch: expected errors exit 1 with their message,
-Ctrl-C exits 130, anything else is a bug: exit 3 with the traceback in a log file.
+"""Command line: flags → one ``Settings`` record and typed arguments → one call into
+``shimimg.commands``. No logic here; ``shimimg.error_handler`` turns how a command ended into the
+exit code.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-import traceback
 from pathlib import Path
 from typing import List, Optional
 
+import click
 import typer
 
-from shimimg import __version__
-from shimimg.errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, ShimimgError
+from shimimg import __version__, config, error_handler
+from shimimg.options import BUILD_SETTINGS, NETWORK_SETTINGS, with_options
 
 app = typer.Typer(
     name="shimimg",
@@ -29,9 +26,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-TemplateOpt = typer.Option(
-    Path("template.yaml"), "-t", "--template", help="SAM or CloudFormation template (YAML or JSON)."
-)
+# Options every command takes, before or after the command's name (see ``_hoist``).
+GLOBAL_FLAGS = {"-v": 0, "--verbose": 0, "--debug": 0, "-q": 0, "--quiet": 0, "--progress": 1}
 
 
 def _version(value: bool) -> None:
@@ -42,348 +38,190 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    verbose: bool = typer.Option(False, "-v", "--verbose", help="Log every command shimimg runs."),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="Log every command shimimg runs."),
+    debug: bool = typer.Option(False, "--debug", help="Also log the output of every command shimimg runs."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print only results and errors."),
+    progress: str = typer.Option("auto", "--progress", metavar="auto|plain|live",
+                                 help="Live display on a terminal, plain lines elsewhere [auto]."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
 ) -> None:
-    from shimimg.ui import setup_logging
+    from shimimg import ui
 
-    setup_logging(verbose)
+    if progress not in ("auto", "plain", "live"):
+        raise typer.BadParameter("use auto, plain or live", param_hint="--progress")
+    ui.setup(verbosity=2 if debug else min(verbose, 1), quiet=quiet, progress=progress)
+
+
+def _settings(template: Path, flags: dict) -> config.Settings:
+    return config.load(template.resolve().parent, flags)
 
 
 @app.command()
-def plan(
-    template: Path = TemplateOpt,
-    json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
-    arch: str = typer.Option("arm64", "--arch", help="Target architecture: arm64 or x86_64."),
-) -> None:
-    """Show which functions shimimg would move, grouped into one image per package."""
+@with_options("template", settings=("arch", "go_tags", "prebuilt", "direct", "base_image"))
+def plan(json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON."), *,
+         template: Path, flags: dict) -> None:
+    """Show which functions shimimg would move, where each binary comes from, and what it leaves alone."""
     from shimimg.commands import plan as cmd
 
-    raise typer.Exit(cmd.run(template=template, as_json=json_out, arch=arch))
+    raise typer.Exit(cmd.run(template=template, settings=_settings(template, flags), as_json=json_out))
 
 
 @app.command()
+@with_options("template", "output", settings=("arch", "direct", "drop_layers"))
 def migrate(
-    template: Path = TemplateOpt,
-    output: Optional[Path] = typer.Option(
-        None, "-o", "--output", help="Where to write the template [default: .shimimg/build/template.yaml beside it]."
-    ),
     in_place: bool = typer.Option(False, "--in-place", help="Rewrite TEMPLATE itself (keeps TEMPLATE.bak)."),
     no_backup: bool = typer.Option(False, "--no-backup", help="With --in-place: keep no .bak copy."),
-    image_uri: List[str] = typer.Option(
-        [], "--image-uri", metavar="PACKAGE=URI", help="ImageUri for a package (its CodeUri); repeatable."
-    ),
-    arch: str = typer.Option("arm64", "--arch", help="Target architecture: arm64 or x86_64."),
-    direct: bool = typer.Option(
-        False, "--direct", help="No shim: ImageConfig.EntryPoint runs /var/task/<handler> itself."
-    ),
-    drop_layers: bool = typer.Option(False, "--drop-layers", help="Drop Layers of migrated functions."),
-    check: bool = typer.Option(
-        False,
-        "--check",
-        help="Write nothing; exit 1 with a diff if migrating would change TEMPLATE (or OUT, with -o).",
-    ),
+    image_uri: List[str] = typer.Option([], "--image-uri", metavar="PACKAGE=URI",
+                                        help="ImageUri for a package (its CodeUri); repeatable."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff if migrating would change "
+                               "TEMPLATE (or OUT, with -o)."),
+    *, template: Path, output: Optional[Path], flags: dict,
 ) -> None:
-    """Rewrite the template: PackageType Image, ImageUri, ImageConfig per function."""
+    """Rewrite the template only: PackageType Image, ImageUri, ImageConfig per function (no Docker)."""
     from shimimg.commands import migrate as cmd
 
-    raise typer.Exit(
-        cmd.run(
-            template=template,
-            output=output,
-            in_place=in_place,
-            backup=not no_backup,
-            image_uris=image_uri,
-            arch=arch,
-            direct=direct,
-            drop_layers=drop_layers,
-            check=check,
-        )
-    )
-
-
-def _help(name: str) -> str:
-    from shimimg.config import option_help
-
-    return option_help(name)
-
-
-# Push options, shared by `push` and `build --push`.
-RepositoryOpt = typer.Option(
-    [],
-    "--repository",
-    metavar="[PACKAGE=]URI",
-    help="Repository to push to, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/orders; "
-    "PACKAGE=URI (PACKAGE as its CodeUri) for one package; repeatable.",
-)
-PushTagOpt = typer.Option(
-    [], "--tag", metavar="TAG", help="Extra tag besides the content-derived one (e.g. a commit); repeatable."
-)
-ForceOpt = typer.Option(False, "--force", help="Move --tag tags that already point at another image.")
-CreateRepositoryOpt = typer.Option(
-    False, "--create-repository", help="Create a missing ECR repository (immutable tags, scan on push)."
-)
-RegistryEndpointOpt = typer.Option(
-    None,
-    "--registry-endpoint",
-    metavar="HOST[:PORT]",
-    envvar="SHIMIMG_REGISTRY_ENDPOINT",
-    help="Send the registry traffic to HOST[:PORT] instead of the repository's host (a tunnel, a test "
-    "registry); the template still names the repository.",
-)
-RetriesOpt = typer.Option(3, "--retries", min=0, metavar="N", help="Retries for transient registry errors.")
-
-# Build settings, declared once (help and env names come from config.Settings).
-BaseOpt = typer.Option(None, "--base", "--base-image", help=_help("base_image"))
-ArchOpt = typer.Option(None, "--arch", help=_help("arch"))
-GoTagOpt = typer.Option(None, "--go-tag", help=_help("go_tags"))
-PrebuiltOpt = typer.Option(None, "--prebuilt/--from-source", help=_help("prebuilt"))
-AllowDynamicOpt = typer.Option(None, "--allow-dynamic", help=_help("allow_dynamic"))
-DirectOpt = typer.Option(None, "--direct/--shim", help=_help("direct"))
-DropLayersOpt = typer.Option(None, "--drop-layers", help=_help("drop_layers"))
-BuilderOpt = typer.Option(None, "--builder", help=_help("builder"))
-CacheFromOpt = typer.Option(None, "--cache-from", help=_help("cache_from"))
-CacheToOpt = typer.Option(None, "--cache-to", help=_help("cache_to"))
-CacheDirOpt = typer.Option(None, "--cache-dir", help=_help("cache_dir"))
-CompressionOpt = typer.Option(None, "--compression-level", metavar="0-9", help=_help("compression_level"))
-
-
-def _flags(
-    base,
-    arch,
-    go_tags,
-    prebuilt,
-    allow_dynamic,
-    direct,
-    builder,
-    cache_from,
-    cache_to,
-    cache_dir,
-    drop_layers=None,
-    compression_level=None,
-) -> dict:
-    """The build settings given on the command line (None: not given, so lower sources decide)."""
-    return dict(
-        base_image=base,
-        arch=arch,
-        go_tags=go_tags or None,
-        prebuilt=prebuilt,
-        allow_dynamic=allow_dynamic,
-        drop_layers=drop_layers,
-        direct=direct,
-        builder=builder,
-        cache_from=cache_from or None,
-        cache_to=cache_to or None,
-        cache_dir=cache_dir,
-        compression_level=compression_level,
-    )
-
-
-def _push(template, output, flags, repository, tag, force, create_repository, registry_endpoint, retries, json_out):
-    from shimimg.commands import push as cmd
-
-    return cmd.run(
-        template=template,
-        output=output,
-        flags=flags,
-        repositories=repository,
-        tags=tag,
-        force=force,
-        create_repository=create_repository,
-        registry_endpoint=registry_endpoint,
-        retries=retries,
-        as_json=json_out,
-    )
+    raise typer.Exit(cmd.run(template=template, output=output, in_place=in_place, backup=not no_backup,
+                             image_uris=image_uri, check=check, settings=_settings(template, flags)))
 
 
 @app.command()
+@with_options("template", "output", "packages", "push", settings=BUILD_SETTINGS + NETWORK_SETTINGS)
 def build(
-    template: Path = TemplateOpt,
-    output: Optional[Path] = typer.Option(
-        None, "-o", "--output", help="Where to write the template [default: .shimimg/build/template.yaml beside it]."
-    ),
     json_out: bool = typer.Option(False, "--json", help="Print images, digests and functions as JSON."),
-    base: Optional[str] = BaseOpt,
-    arch: Optional[str] = ArchOpt,
-    go_tags: Optional[List[str]] = GoTagOpt,
-    prebuilt: Optional[bool] = PrebuiltOpt,
-    allow_dynamic: Optional[bool] = AllowDynamicOpt,
-    drop_layers: Optional[bool] = DropLayersOpt,
-    direct: Optional[bool] = DirectOpt,
-    builder: Optional[str] = BuilderOpt,
-    cache_from: Optional[List[str]] = CacheFromOpt,
-    cache_to: Optional[List[str]] = CacheToOpt,
-    cache_dir: Optional[Path] = CacheDirOpt,
-    compression_level: Optional[int] = CompressionOpt,
     push: bool = typer.Option(False, "--push", help="Also push (see `shimimg push`): the template pins digests."),
-    repository: List[str] = RepositoryOpt,
-    tag: List[str] = PushTagOpt,
-    force: bool = ForceOpt,
-    create_repository: bool = CreateRepositoryOpt,
-    registry_endpoint: Optional[str] = RegistryEndpointOpt,
-    retries: int = RetriesOpt,
+    *, template: Path, output: Optional[Path], package: List[str], repository: List[str], tag: List[str],
+    force: bool, create_repository: bool, flags: dict,
 ) -> None:
     """Build one image per package (all its handlers plus the shim) and write the migrated template."""
     from shimimg.commands import build as cmd
+    from shimimg.commands import push as push_cmd
 
-    flags = _flags(
-        base,
-        arch,
-        go_tags,
-        prebuilt,
-        allow_dynamic,
-        direct,
-        builder,
-        cache_from,
-        cache_to,
-        cache_dir,
-        drop_layers,
-        compression_level,
-    )
-    if push or repository:
-        if not push:
-            raise typer.BadParameter("--repository needs --push (or use `shimimg push`)", param_hint="--repository")
-        raise typer.Exit(
-            _push(
-                template, output, flags, repository, tag, force, create_repository, registry_endpoint, retries, json_out
-            )
-        )
-    raise typer.Exit(cmd.run(template=template, output=output, flags=flags, as_json=json_out))
+    settings = _settings(template, flags)
+    if repository and not push:
+        raise typer.BadParameter("--repository needs --push (or use `shimimg push`)", param_hint="--repository")
+    if push:
+        raise typer.Exit(push_cmd.run(template=template, output=output, settings=settings, packages=package,
+                                      repositories=repository, tags=tag, force=force,
+                                      create_repository=create_repository, as_json=json_out))
+    raise typer.Exit(cmd.run(template=template, output=output, settings=settings, packages=package, as_json=json_out))
 
 
 @app.command()
+@with_options("template", "output", "packages", "push", settings=BUILD_SETTINGS + NETWORK_SETTINGS)
 def push(
-    template: Path = TemplateOpt,
-    repository: List[str] = RepositoryOpt,
-    tag: List[str] = PushTagOpt,
-    force: bool = ForceOpt,
-    create_repository: bool = CreateRepositoryOpt,
-    registry_endpoint: Optional[str] = RegistryEndpointOpt,
-    retries: int = RetriesOpt,
-    output: Optional[Path] = typer.Option(
-        None, "-o", "--output", help="Where to write the template [default: .shimimg/build/template.yaml beside it]."
-    ),
-    json_out: bool = typer.Option(
-        False, "--json", help="Print repository, tags, digest and bytes pushed per package as JSON."
-    ),
-    base: Optional[str] = BaseOpt,
-    arch: Optional[str] = ArchOpt,
-    go_tags: Optional[List[str]] = GoTagOpt,
-    prebuilt: Optional[bool] = PrebuiltOpt,
-    allow_dynamic: Optional[bool] = AllowDynamicOpt,
-    drop_layers: Optional[bool] = DropLayersOpt,
-    direct: Optional[bool] = DirectOpt,
-    builder: Optional[str] = BuilderOpt,
-    cache_from: Optional[List[str]] = CacheFromOpt,
-    cache_to: Optional[List[str]] = CacheToOpt,
-    cache_dir: Optional[Path] = CacheDirOpt,
-    compression_level: Optional[int] = CompressionOpt,
+    json_out: bool = typer.Option(False, "--json", help="Print repository, tags, digest and bytes pushed per "
+                                  "package as JSON (input to `shimimg pin`)."),
+    *, template: Path, output: Optional[Path], package: List[str], repository: List[str], tag: List[str],
+    force: bool, create_repository: bool, flags: dict,
 ) -> None:
     """Build (cached), push each package image once, and write the template pinned to the digests."""
+    from shimimg.commands import push as cmd
 
-    flags = _flags(
-        base,
-        arch,
-        go_tags,
-        prebuilt,
-        allow_dynamic,
-        direct,
-        builder,
-        cache_from,
-        cache_to,
-        cache_dir,
-        drop_layers,
-        compression_level,
-    )
-    raise typer.Exit(
-        _push(template, output, flags, repository, tag, force, create_repository, registry_endpoint, retries, json_out)
-    )
+    raise typer.Exit(cmd.run(template=template, output=output, settings=_settings(template, flags), packages=package,
+                             repositories=repository, tags=tag, force=force, create_repository=create_repository,
+                             as_json=json_out))
 
 
 @app.command()
+@with_options("template", "output")
+def pin(
+    results: List[Path] = typer.Argument(..., metavar="RESULT.json...",
+                                         help="`shimimg push --json` outputs of the shards, one per file."),
+    json_out: bool = typer.Option(False, "--json", help="Print the merged result as JSON."),
+    *, template: Path, output: Optional[Path],
+) -> None:
+    """Merge the results of several `push --package` jobs into one digest-pinned template."""
+    from shimimg.commands import pin as cmd
+
+    raise typer.Exit(cmd.run(template=template, output=output, results=results, as_json=json_out,
+                             settings=_settings(template, {})))
+
+
+@app.command()
+@with_options("template", settings=BUILD_SETTINGS)
 def invoke(
-    function: str = typer.Argument(
-        ..., metavar="FUNCTION", help="Logical id of the function, e.g. CreateOrderFunction."
-    ),
-    template: Path = TemplateOpt,
-    event: Optional[str] = typer.Option(
-        None, "-e", "--event", metavar="EVENT_FILE", help="Event as a JSON file, or - for stdin [default: {}]."
-    ),
-    env_vars: Optional[Path] = typer.Option(
-        None,
-        "-n",
-        "--env-vars",
-        metavar="FILE",
-        help='Environment overrides in SAM\'s format: {"LogicalId": {"NAME": "value"}, "Parameters": {...}}.',
-    ),
-    no_build: bool = typer.Option(False, "--no-build", help="Run the image as it is; fail if it is missing."),
-    repeat: int = typer.Option(
-        1, "--repeat", min=1, metavar="N", help="Invoke N times on one container: the first is cold, the rest warm."
-    ),
-    port: Optional[int] = typer.Option(
-        None, "--port", min=1, max=65535, help="Local port for the emulator (127.0.0.1) [default: a free one]."
-    ),
-    base: Optional[str] = BaseOpt,
-    arch: Optional[str] = ArchOpt,
-    direct: Optional[bool] = DirectOpt,
-    cache_dir: Optional[Path] = CacheDirOpt,
-    drop_layers: Optional[bool] = DropLayersOpt,
+    function: str = typer.Argument(..., metavar="FUNCTION", help="Logical id of the function, e.g. CreateOrderFunction."),
+    event: Optional[str] = typer.Option(None, "-e", "--event", metavar="EVENT_FILE",
+                                        help="Event as a JSON file, or - for stdin [default: {}]."),
+    env_vars: Optional[Path] = typer.Option(None, "-n", "--env-vars", metavar="FILE",
+                                            help='Environment overrides in SAM\'s format: {"LogicalId": {"NAME": '
+                                                 '"value"}, "Parameters": {...}}.'),
+    parameter_overrides: List[str] = typer.Option(
+        [], "--parameter-overrides", metavar="KEY=VALUE",
+        help="Template parameters, as SAM takes them (Key=Value or ParameterKey=K,ParameterValue=V); "
+             "samconfig.toml's parameter_overrides apply first."),
+    profile: Optional[str] = typer.Option(None, "--profile", help="AWS profile whose credentials the function gets."),
+    region: Optional[str] = typer.Option(None, "--region", help="AWS_REGION for the function [us-east-1]."),
+    docker_network: Optional[str] = typer.Option(None, "--docker-network", metavar="NETWORK",
+                                                 help="Docker network the container joins (e.g. a local DynamoDB's)."),
+    debug_port: Optional[int] = typer.Option(None, "-d", "--debug-port", min=1, max=65535,
+                                             help="Publish this port on 127.0.0.1 (a debugger such as Delve)."),
+    no_build: bool = typer.Option(False, "--no-build", help="Run the image of the last build; fail if there is none."),
+    repeat: int = typer.Option(1, "--repeat", min=1, metavar="N",
+                               help="Invoke N times on one container: the first is cold, the rest warm."),
+    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535,
+                                       help="Local port for the emulator (127.0.0.1) [default: a free one]."),
+    *, template: Path, flags: dict,
 ) -> None:
     """Run a function's image under the Lambda Runtime Interface Emulator and invoke it with an event."""
     from shimimg.commands import invoke as cmd
 
-    flags = dict(base_image=base, arch=arch, direct=direct, cache_dir=cache_dir, drop_layers=drop_layers)
-    raise typer.Exit(
-        cmd.run(
-            function=function,
-            template=template,
-            event=event,
-            env_vars=env_vars,
-            no_build=no_build,
-            repeat=repeat,
-            port=port,
-            flags=flags,
-        )
-    )
+    raise typer.Exit(cmd.run(
+        function=function, template=template, settings=_settings(template, flags), event=event, env_vars=env_vars,
+        parameter_overrides=parameter_overrides, profile=profile, region=region, docker_network=docker_network,
+        debug_port=debug_port, no_build=no_build, repeat=repeat, port=port,
+    ))
 
 
-def _bug_log(exc: BaseException) -> Path:
-    fd, name = tempfile.mkstemp(prefix="shimimg-bug-", suffix=".log")
-    with os.fdopen(fd, "w") as f:
-        f.write(f"shimimg {__version__}\npython {sys.version}\nargv {sys.argv}\n\n")
-        f.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    return Path(name)
+@app.command()
+@with_options("template", settings=("arch", "base_image", "builder"))
+def doctor(
+    repository: Optional[str] = typer.Option(None, "--repository", metavar="URI",
+                                             help="Also check credentials for this repository."),
+    json_out: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+    *, template: Path, flags: dict,
+) -> None:
+    """Check what shimimg needs on this machine: engine, buildx, builder, emulation, Go, base image, credentials."""
+    from shimimg.commands import doctor as cmd
+
+    raise typer.Exit(cmd.run(settings=_settings(template, flags), repository=repository, as_json=json_out))
+
+
+def _hoist(argv: list[str]) -> list[str]:
+    """Move global flags given after the command name to the front, so ``shimimg build -v`` works
+    like ``shimimg -v build``. Stops at ``--``; only whole tokens that are global flags move."""
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            rest += argv[i:]
+            break
+        name = token.split("=", 1)[0]
+        if name in GLOBAL_FLAGS or (token.startswith("-v") and set(token[1:]) == {"v"}):
+            takes = GLOBAL_FLAGS.get(name, 0) if "=" not in token else 0
+            front += argv[i:i + 1 + takes]
+            i += 1 + takes
+            continue
+        rest.append(token)
+        i += 1
+    return front + rest
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    args = _hoist(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(app)
-    try:
-        rc = command.main(args=argv, prog_name="shimimg", standalone_mode=False)
-        return rc if isinstance(rc, int) else 0
-    except ShimimgError as e:
-        print(e.render(), file=sys.stderr)
-        return EXIT_ERROR
-    except typer.Exit as e:
-        return e.exit_code
-    except typer.Abort:  # Ctrl-C, as the parser reports it
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except typer.TyperException as e:  # usage errors: typer prints nothing when not standalone
-        if hasattr(e, "show"):
+
+    def call() -> int:
+        try:
+            rc = command.main(args=args, prog_name="shimimg", standalone_mode=False)
+        except typer.Exit as e:  # click.exceptions.Exit
+            return e.exit_code
+        except click.exceptions.Abort:  # Ctrl-C while click was prompting or parsing
+            raise KeyboardInterrupt from None
+        except click.ClickException as e:  # usage errors: click prints nothing when not standalone
             e.show()
-        else:
-            print(f"error: {e.format_message()}", file=sys.stderr)
-        return getattr(e, "exit_code", 2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as e:  # a bug: keep the traceback for the report, tell the user where
-        path = _bug_log(e)
-        print(
-            f"error: shimimg hit a bug: {type(e).__name__}: {e}\n  the traceback is in {path}; "
-            "please attach it to a bug report",
-            file=sys.stderr,
-        )
-        return EXIT_BUG
+            return e.exit_code
+        return rc if isinstance(rc, int) else 0
+
+    return error_handler.run(call, argv=["shimimg", *args])

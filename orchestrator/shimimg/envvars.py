@@ -131,15 +131,42 @@ def lambda_variables(
     }
 
 
-def function_environment(fn: Function, overrides: Overrides, *, environ: Mapping[str, str]) -> Environment:
-    """Template variables (after Globals), then overrides, then Lambda's own variables and credentials."""
+@dataclass(frozen=True)
+class Context:
+    """What the local run knows besides the template: the environment, region, credentials, and
+    resolved values of variables given by intrinsics (logical id → name → value)."""
+
+    environ: Mapping[str, str]
+    region: str | None = None
+    resolved: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    credentials: Mapping[str, str] | None = None
+
+    @classmethod
+    def of(cls, doc: Any, template: Path, *, parameter_overrides: Any = (), region: str | None = None,
+           profile: str | None = None, environ: Mapping[str, str]) -> Context:
+        from shimimg import localvalues
+
+        region = region or _region(environ)
+        resolved = localvalues.resolve_environments(doc, template, parameter_overrides=parameter_overrides,
+                                                    region=region, environ=environ)
+        return cls(environ=environ, region=region, resolved=resolved,
+                   credentials=localvalues.credentials(profile, environ))
+
+
+def function_environment(fn: Function, overrides: Overrides, *, context: Context) -> Environment:
+    """Template variables (after Globals; intrinsics resolved as SAM resolves them locally), then
+    overrides, then Lambda's own variables and credentials."""
+    environ = context.environ
     given = overrides.for_function(fn.logical_id)
     declared = dict(fn.environment)
+    resolved = context.resolved.get(fn.logical_id, {})
     variables: dict[str, str] = {}
     unresolved = []
     for name, literal in fn.environment:
         if name in given:
             variables[name] = given[name]
+        elif literal is None and name in resolved:
+            variables[name] = resolved[name]
         elif literal is None:
             variables[name] = ""
             unresolved.append(name)
@@ -148,8 +175,8 @@ def function_environment(fn: Function, overrides: Overrides, *, environ: Mapping
     # Names in the shared section that this function does not declare are normal; a function's
     # own section naming an undeclared variable is most likely a typo.
     ignored = sorted(set(overrides.functions.get(fn.logical_id, {})) - set(declared))
-    creds = _credentials(environ)
-    variables.update(lambda_variables(fn, environ=environ))
+    creds = dict(context.credentials) if context.credentials else _credentials(environ)
+    variables.update(lambda_variables(fn, environ={**environ, "AWS_REGION": context.region or _region(environ)}))
     variables.update(creds or DUMMY_CREDENTIALS)
     return Environment(
         variables=variables, unresolved=tuple(unresolved), ignored=tuple(ignored), real_credentials=creds is not None

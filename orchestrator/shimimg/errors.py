@@ -1,7 +1,8 @@
 """The user-facing error type and exit codes.
 
-Every expected failure is a ``ShimimgError`` carrying what happened and what to do; the CLI's
-single handler prints it and exits 1. Anything else is a bug: exit 3 with a log for the report.
+Every expected failure is a ``ShimimgError`` carrying what happened and what to do; the one error
+handler (``shimimg.error_handler``) prints it and exits 1. Anything else is a bug: exit 3 with a
+log for the report. Interrupts exit 128 + the signal's number, as shells report them.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from collections.abc import Sequence
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # expected failure, or `--check` found a change
-EXIT_USAGE = 2  # bad flags (typer/click's own code)
+EXIT_USAGE = 2  # bad flags (click's own code)
 EXIT_BUG = 3
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
+EXIT_TERMINATED = 143  # SIGTERM (a cancelled CI job, `timeout`, `docker stop`)
 
 
 class ShimimgError(Exception):
@@ -37,3 +39,7 @@ class ShimimgError(Exception):
 
     def __str__(self) -> str:
         return self.render()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so every cleanup that handles Ctrl-C runs for it too."""

@@ -28,6 +28,9 @@ class Function:
     # intrinsic (!Ref, !Sub, ...) that only CloudFormation can resolve.
     environment: tuple[tuple[str, Optional[str]], ...] = ()
     layers: bool = False  # the function (not Globals) declares Layers
+    # Architectures the template gives it (after Globals), when a literal: "x86_64" moving to arm64
+    # is announced.
+    template_arch: Optional[str] = None
 
     @property
     def binary(self) -> str:
@@ -65,12 +68,28 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Untouched:
+    """A function shimimg leaves as it is, and why (shown in the plan)."""
+
+    logical_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Plan:
     template: Path
     packages: tuple[Package, ...]
     skipped: tuple[Skipped, ...] = ()
-    # Functions left as they are (other runtimes, already images), by logical id.
-    untouched: tuple[str, ...] = field(default=())
+    # Functions left as they are (other runtimes, already images), with the reason.
+    untouched: tuple[Untouched, ...] = field(default=())
+
+    def untouched_ids(self) -> tuple[str, ...]:
+        return tuple(u.logical_id for u in self.untouched)
+
+    def arch_changes(self) -> list[tuple[Function, str, str]]:
+        """Functions the template runs on another architecture than the one they move to."""
+        return [(fn, fn.template_arch, pkg.arch) for pkg in self.packages for fn in pkg.functions
+                if fn.template_arch and fn.template_arch != pkg.arch]
 
     def function(self, logical_id: str) -> tuple[Package, Function] | None:
         for pkg in self.packages:

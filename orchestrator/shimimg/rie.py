@@ -1,15 +1,13 @@
 """The only module that runs containers for ``invoke``: one image under the Runtime Interface Emulator.
 
 Containers go through the docker SDK (docker-py); invocations are plain HTTP to the emulator's
-port. What the emulator says (its REPORT lines, its timeout body, its own ``(rapid)`` log) is
-parsed here and nowhere else. Formats were read off the RIE this project builds into the
-stand-in base (module pseudo-version v0.0.0-20261030222936-bef5c4ba774d):
+port; what the emulator prints is read by ``rie_output``.
 
-- container stdout: ``START``/``END``/``REPORT`` lines and everything the runtime printed;
-- container stderr: the emulator's own lines, ``26 Nov 2026 18:35:24,122 [INFO] (rapid) ...``;
-- a function error is HTTP 200 with ``{"errorMessage": ..., "errorType": ...}`` (no
-  X-Amz-Function-Error header); a timeout is HTTP 200 with ``Task timed out after 3.00 seconds``;
-  a runtime that exits is HTTP 502 with an empty body and no REPORT.
+A container must not outlive what it is for, even when shimimg itself is killed (SIGKILL leaves
+no chance to clean up): each one runs under docker's init with a lifetime enforced inside it (the
+function's timeout per invocation plus a margin; then its main process is ended and the container
+stops), and carries labels naming its owner (boot id, pid, start time) and its expiry, so the next
+``invoke`` removes containers whose owner is gone or whose time is up.
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shimimg.errors import ShimimgError
+from shimimg.rie_output import Invocation, parse_report
 
 # The emulator is on loopback: never route to it through an HTTP(S)_PROXY from the environment.
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -42,15 +41,10 @@ RIE_PORT = "8080/tcp"
 RIE_BINARY = "/usr/local/bin/aws-lambda-rie"
 # Every invoke container carries it, so a test (or a user) can find any left behind.
 LABEL = "io.shimimg.invoke"
-
-_REPORT = re.compile(r"^REPORT RequestId: (?P<id>\S+)\s+(?P<fields>.*)$")
-_FIELD = re.compile(r"(?P<key>[A-Za-z][A-Za-z ]*?): (?P<value>[0-9.]+)")
-_RAPID = re.compile(r"\(rapid\) (?P<text>.*)$")
-_RAPID_INIT = re.compile(r"INIT REPORT\(durationMs: (?P<ms>[0-9.]+)\)")
-_TIMEOUT_TEXT = re.compile(r"Task timed out after (?P<seconds>[0-9.]+) seconds")
-# Keys of the error document runtimes send; a response with other keys is a result, not an error.
-_ERROR_KEYS = {"errorMessage", "errorType", "stackTrace", "requestId", "cause"}
-
+OWNER_LABEL = f"{LABEL}.owner"
+EXPIRES_LABEL = f"{LABEL}.expires"
+# Ends the container's main process after its lifetime ($1 seconds), from inside the container.
+_LIFETIME = 'l=$1; shift; (sleep "$l"; kill -TERM $$; sleep 2; kill -KILL $$) >/dev/null 2>&1 & exec "$@"'
 
 @dataclass(frozen=True)
 class Spec:
@@ -64,96 +58,9 @@ class Spec:
     environment: Mapping[str, str] = field(default_factory=dict)
     memory_mb: int | None = None
     port: int | None = None  # host port on 127.0.0.1; None lets Docker pick a free one
-
-
-@dataclass(frozen=True)
-class Report:
-    """One ``REPORT`` line of the emulator."""
-
-    request_id: str
-    duration_ms: float
-    billed_ms: float | None = None
-    init_ms: float | None = None  # "Init Duration", on the first invocation only
-    memory_mb: int | None = None
-
-
-@dataclass(frozen=True)
-class Invocation:
-    status: int  # HTTP status of the emulator's answer
-    body: bytes
-    output: tuple[str, ...]  # what the container printed for this invocation (START ... REPORT)
-    emulator: tuple[str, ...]  # the emulator's own log lines for this invocation
-    seconds: float  # wall clock, as the client saw it
-    report: Report | None = None
-
-    @property
-    def init_ms(self) -> float | None:
-        """Runtime init this invocation paid for, if it started one (the first, or the next after a reset).
-
-        The emulator initialises lazily, inside the first invoke: its REPORT "Init Duration" covers
-        only its own bookkeeping, while its log's ``INIT REPORT(durationMs: ...)`` measures the
-        runtime starting up to its first /next call, which is what Lambda reports as Init Duration.
-        """
-        for line in self.emulator:
-            m = _RAPID_INIT.search(line)
-            if m:
-                return float(m.group("ms"))
-        return self.report.init_ms if self.report else None
-
-    @property
-    def timed_out(self) -> bool:
-        """The emulator stopped the function at its timeout.
-
-        This emulator answers ``Task timed out after N.00 seconds`` as a bare body; Lambda itself
-        (and newer emulators) send an error document of type Sandbox.Timedout. Either counts, and
-        so does an answer that is no JSON at all while the emulator logged a reset for a timeout
-        (its log can trail into the next invocation, so a JSON answer never counts by the log alone).
-        """
-        text = self.body.decode("utf-8", "replace").strip() if len(self.body) < 4096 else ""
-        if _TIMEOUT_TEXT.fullmatch(text):
-            return True
-        err = self.error
-        if err and err[0] == "Sandbox.Timedout":
-            return True
-        try:
-            json.loads(self.body)
-            return False
-        except (ValueError, UnicodeDecodeError):
-            return any("Reset initiated: Timeout" in line for line in self.emulator)
-
-    @property
-    def error(self) -> tuple[str, str] | None:
-        """(errorType, errorMessage) when the function answered with an error document."""
-        try:
-            data = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            return None
-        if isinstance(data, dict) and "errorMessage" in data and set(data) <= _ERROR_KEYS:
-            return str(data.get("errorType") or ""), str(data["errorMessage"])
-        return None
-
-
-def parse_report(line: str) -> Report | None:
-    m = _REPORT.match(line.strip())
-    if not m:
-        return None
-    values = {f.group("key").strip(): f.group("value") for f in _FIELD.finditer(m.group("fields"))}
-    if "Duration" not in values:
-        return None
-    mem = values.get("Memory Size")
-    return Report(
-        request_id=m.group("id"),
-        duration_ms=float(values["Duration"]),
-        billed_ms=float(values["Billed Duration"]) if "Billed Duration" in values else None,
-        init_ms=float(values["Init Duration"]) if "Init Duration" in values else None,
-        memory_mb=int(float(mem)) if mem else None,
-    )
-
-
-def rapid_text(line: str) -> str:
-    """The message of one emulator log line, without its timestamp and level."""
-    m = _RAPID.search(line)
-    return m.group("text") if m else line
+    lifetime_s: int = 3600  # the container ends itself after this long
+    network: str | None = None  # a docker network to join (e.g. a local DynamoDB's)
+    extra_ports: tuple[int, ...] = ()  # published on 127.0.0.1 as the same number (a debugger)
 
 
 def _docker_errors() -> tuple[type[BaseException], ...]:
@@ -203,21 +110,84 @@ def _start_error(e: BaseException, spec: Spec) -> ShimimgError:
     return ShimimgError(f"docker could not start a container from {spec.image}: {text}")
 
 
+def owner() -> str:
+    """This process, as the next invoke can tell whether it still runs: boot id, pid, start time."""
+    try:
+        boot = open("/proc/sys/kernel/random/boot_id").read().strip()
+        start = open(f"/proc/{os.getpid()}/stat").read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+    return f"{boot}:{os.getpid()}:{start}"
+
+
+def _owner_gone(value: str) -> bool:
+    """The owner ran on this machine and is no longer running (a pid reused since counts as gone)."""
+    try:
+        boot, pid, start = value.split(":")
+        if boot != open("/proc/sys/kernel/random/boot_id").read().strip():
+            return False  # another machine's engine (or a reboot): only its expiry tells
+        current = open(f"/proc/{int(pid)}/stat").read().rsplit(")", 1)[1].split()[19]
+        return current != start
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def remove_stale(client: Any) -> list[str]:
+    """Remove invoke containers whose owner is gone or whose lifetime is over; their names."""
+    removed = []
+    try:
+        found = client.containers.list(all=True, filters={"label": LABEL})
+    except _docker_errors():
+        return removed
+    now = time.time()
+    for c in found:
+        labels = c.labels or {}
+        try:
+            expired = float(labels.get(EXPIRES_LABEL, "inf")) < now
+        except ValueError:
+            expired = False
+        if expired or _owner_gone(labels.get(OWNER_LABEL, "")):
+            _remove(client, c, c.name)
+            removed.append(c.name)
+    if removed:
+        log.info("removed %d invoke container(s) left by an earlier run: %s", len(removed), ", ".join(removed))
+    return removed
+
+
+def _image_entrypoint(client: Any, image: str) -> list[str]:
+    import docker.errors
+
+    try:
+        config = client.images.get(image).attrs.get("Config") or {}
+    except docker.errors.ImageNotFound:
+        return []
+    return list(config.get("Entrypoint") or [])
+
+
 def _create(client: Any, spec: Spec, name: str) -> Any:
     import docker.errors
 
+    ports: dict[str, Any] = {RIE_PORT: ("127.0.0.1", spec.port)}
+    for p in spec.extra_ports:
+        ports[f"{p}/tcp"] = ("127.0.0.1", p)
+    entrypoint = list(spec.entrypoint) or _image_entrypoint(client, spec.image)
     kwargs: dict[str, Any] = dict(
         name=name,
         platform=spec.platform,
         environment=dict(spec.environment),
-        ports={RIE_PORT: ("127.0.0.1", spec.port)},
-        labels={LABEL: "1", f"{LABEL}.function": spec.function},
+        ports=ports,
+        labels={LABEL: "1", f"{LABEL}.function": spec.function, OWNER_LABEL: owner(),
+                EXPIRES_LABEL: f"{time.time() + spec.lifetime_s:.0f}"},
+        # docker's init is PID 1, so the lifetime guard below can end the emulator.
+        init=True,
+        entrypoint=["/bin/sh", "-c", _LIFETIME, "shimimg-lifetime"],
+        command=[str(spec.lifetime_s), *entrypoint, *spec.command],
         detach=True,
     )
-    if spec.command:
-        kwargs["command"] = list(spec.command)
-    if spec.entrypoint:
-        kwargs["entrypoint"] = list(spec.entrypoint)
+    if spec.network:
+        kwargs["network"] = spec.network
     if spec.memory_mb:
         # Lambda caps the function at its MemorySize; so does `sam local`.
         kwargs["mem_limit"] = f"{spec.memory_mb}m"
@@ -228,6 +198,11 @@ def _create(client: Any, spec: Spec, name: str) -> Any:
             f"no {spec.platform} image {spec.image} in the local Docker engine",
             hint="build it with `shimimg build` (`shimimg invoke` builds it unless --no-build is given)",
         ) from None
+    except docker.errors.NotFound as e:
+        if spec.network and "network" in _short(e).lower():
+            raise ShimimgError(f"docker network {spec.network!r} does not exist",
+                               hint="create it (docker network create NAME) or list them with `docker network ls`") from None
+        raise ShimimgError(f"docker could not create a container from {spec.image}: {_short(e)}") from None
     except _docker_errors() as e:
         raise ShimimgError(f"docker could not create a container from {spec.image}: {_short(e)}") from None
 
@@ -368,6 +343,7 @@ def running(spec: Spec, *, ready_timeout_s: float = 120.0) -> Iterator[Emulator]
     could not bind (the container exists by then, created but not started).
     """
     client = connect()
+    remove_stale(client)
     name = f"shimimg-invoke-{re.sub(r'[^a-zA-Z0-9_.-]', '-', spec.function).lower()}-{uuid.uuid4().hex[:8]}"
     container = None
     try:

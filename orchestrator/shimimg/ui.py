@@ -1,72 +1,235 @@
-"""Output: plain log lines on stderr (the commands' results go to stdout), JSON when asked."""
+"""Output. Results go to stdout (tables, JSON); everything about the run goes to stderr: log lines,
+warnings, errors, and the progress of a build.
+
+On a terminal the progress is a live display (rich) with a line per package, its current stage,
+a spinner and the elapsed time; log lines and warnings are printed above it, never inside it.
+Elsewhere (a pipe, ``CI=true``, ``TERM=dumb``, ``--progress plain``) each stage event is one plain
+line with its timing. ``--quiet`` keeps results and errors only; ``NO_COLOR`` is honoured (rich
+reads it). ``-v`` logs every command shimimg runs; ``--debug`` also their output.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from rich import box
+from rich.console import Console
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
 log = logging.getLogger("shimimg")
+VERBOSE, DEBUG = 1, 2
 
 
-def setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("shimimg: %(message)s"))
+@dataclass
+class _State:
+    verbosity: int = 0
+    quiet: bool = False
+    progress: str = "auto"  # auto | live | plain
+    err: Console = field(default_factory=lambda: _console(sys.stderr))
+    out: Console = field(default_factory=lambda: _console(sys.stdout))
+
+
+def _console(stream: Any) -> Console:
+    terminal = _is_terminal(stream)
+    # Off a terminal rich would wrap at 80 columns: CI logs and pipes get whole lines instead.
+    return Console(file=stream, highlight=False, soft_wrap=not terminal, width=None if terminal else 4000,
+                   force_terminal=False if not terminal else None)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty()) and os.environ.get("TERM", "") != "dumb"
+    except (AttributeError, ValueError):
+        return False
+
+
+STATE = _State()
+
+
+class _Handler(logging.Handler):
+    """Log records as ``shimimg: message`` (warnings as ``warning: ``) through the stderr console,
+    which prints them above a live display when one is running."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a bad format string must not hide the message
+            text = str(record.msg)
+        prefix = "warning: " if record.levelno >= logging.WARNING else "shimimg: "
+        STATE.err.print(Text(prefix + text), soft_wrap=True)
+
+
+def setup(*, verbosity: int = 0, quiet: bool = False, progress: str = "auto") -> None:
+    STATE.verbosity, STATE.quiet, STATE.progress = verbosity, quiet, progress
+    STATE.err, STATE.out = _console(sys.stderr), _console(sys.stdout)
     root = logging.getLogger("shimimg")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.handlers[:] = [_Handler()]
+    root.setLevel(logging.ERROR if quiet else logging.DEBUG if verbosity else logging.INFO)
     root.propagate = False
+
+
+def show_output() -> bool:
+    """``--debug``: commands' own output is logged too."""
+    return STATE.verbosity >= DEBUG
+
+
+def live_wanted() -> bool:
+    if STATE.quiet or STATE.progress == "plain":
+        return False
+    if STATE.progress == "live":
+        return True
+    ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    return not ci and _is_terminal(sys.stderr)
 
 
 def info(msg: str, *args: Any) -> None:
     log.info(msg, *args)
 
 
-def is_terminal() -> bool:
-    return sys.stdout.isatty()
+def error_line(text: str) -> None:
+    """An error message, on stderr, even with --quiet."""
+    STATE.err.print(Text(text), soft_wrap=True)
 
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
-    sys.stdout.write("\n")
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
 
 
-def table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*headers).rstrip(), fmt.format(*("-" * w for w in widths)).rstrip()]
-    lines += [fmt.format(*map(str, r)).rstrip() for r in rows]
-    return "\n".join(lines)
+def print_result(text: str) -> None:
+    STATE.out.print(Text(text), soft_wrap=True)
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, title: str | None = None) -> Table:
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=Text(title) if title else None,
+              title_justify="left", header_style="bold")
+    for h in headers:
+        t.add_column(h, overflow="fold")
+    for r in rows:
+        t.add_row(*(Text(str(c)) for c in r))
+    return t
+
+
+def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, title: str | None = None,
+                stream: str = "out") -> None:
+    console = STATE.out if stream == "out" else STATE.err
+    if console.is_terminal:
+        console.print(table(rows, headers, title=title))
+        return
+    # Off a terminal: the same table as plain text, without the padding after the last column.
+    with console.capture() as cap:
+        console.print(table(rows, headers, title=title))
+    console.file.write("\n".join(line.rstrip() for line in cap.get().splitlines()) + "\n")
+    console.file.flush()
+
+
+def plain_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """A table as text, for messages (the same renderer as printed tables)."""
+    console = Console(width=4000, file=open(os.devnull, "w"), highlight=False, no_color=True)  # noqa: SIM115
+    with console.capture() as cap:
+        console.print(table(rows, headers))
+    console.file.close()
+    return "\n".join(line.rstrip() for line in cap.get().splitlines())
+
+
+# Progress of a build: packages × stages.
+
+
+@dataclass
+class _Row:
+    name: str
+    index: int
+    stage: str = "waiting"
+    detail: str = ""
+    started: float = 0.0
+    stage_started: float = 0.0
+    finished: str = ""  # the outcome line once the package is done
+    spinner: Spinner = field(default_factory=lambda: Spinner("dots"))
 
 
 class Progress:
-    """Per-package progress: one live line on a terminal, plain log lines otherwise.
+    """Stage events per package (resolve → compile → image → push), from any thread."""
 
-    ``step`` replaces the live line (a terminal) or logs at debug level (a pipe, so CI logs hold
-    only the outcome lines); ``done`` always leaves one line behind.
-    """
+    def __init__(self, names: Sequence[str]) -> None:
+        self.rows = {n: _Row(n, i + 1) for i, n in enumerate(names)}
+        self.total = len(names)
+        self.lock = threading.Lock()
+        self.live: Live | None = None
+        self.t0 = time.monotonic()
 
-    def __init__(self, total: int, stream=None) -> None:
-        self.total = total
-        self.stream = stream or sys.stderr
-        self.live = self.stream.isatty() and log.isEnabledFor(logging.INFO) and not log.isEnabledFor(logging.DEBUG)
-        self.index = 0
+    def __enter__(self) -> Progress:
+        if live_wanted() and self.rows:
+            self.live = Live(self, console=STATE.err, refresh_per_second=8, transient=True,
+                             redirect_stdout=False, redirect_stderr=False)
+            self.live.start()
+        return self
 
-    def start(self, name: str) -> None:
-        self.index += 1
-        self.name = name
-        self.step("starting")
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
 
-    def step(self, what: str) -> None:
-        line = f"[{self.index}/{self.total}] {self.name}: {what}"
-        if self.live:
-            self.stream.write("\r\033[K" + line[:200])
-            self.stream.flush()
+    def _prefix(self, row: _Row) -> str:
+        return f"[{row.index}/{self.total}] {row.name}"
+
+    def _end_stage(self, row: _Row, now: float) -> None:
+        if self.live is None and row.stage_started:
+            log.info("%s: %s done in %.1fs", self._prefix(row), row.stage, now - row.stage_started)
+
+    def stage(self, name: str, stage: str, detail: str = "") -> None:
+        """``name`` enters ``stage``; with plain output one line starts it and one ends it, timed."""
+        now = time.monotonic()
+        with self.lock:
+            row = self.rows[name]
+            if not row.started:
+                row.started = now
+            if row.stage != stage:
+                self._end_stage(row, now)
+            row.stage, row.detail, row.stage_started = stage, detail, now
+        if self.live is None:
+            log.info("%s: %s%s", self._prefix(row), stage, f" ({detail})" if detail else "")
+
+    def done(self, name: str, outcome: str) -> None:
+        now = time.monotonic()
+        with self.lock:
+            row = self.rows[name]
+            self._end_stage(row, now)
+            row.finished = outcome
+            took = now - (row.started or now)
+        line = f"{self._prefix(row)}: {outcome} in {took:.1f}s"
+        if self.live is not None:
+            # Stays on screen above the live lines, as a log line would.
+            self.live.console.print(Text("shimimg: " + line), soft_wrap=True)
         else:
-            log.debug(line)
+            log.info("%s", line)
 
-    def done(self, what: str) -> None:
-        if self.live:
-            self.stream.write("\r\033[K")
-        log.info("[%d/%d] %s: %s", self.index, self.total, self.name, what)
+    def __rich__(self) -> Table:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=2)
+        grid.add_column()
+        grid.add_column()
+        grid.add_column(justify="right")
+        now = time.monotonic()
+        with self.lock:
+            rows = list(self.rows.values())
+        for row in rows:
+            if row.finished:
+                continue
+            if not row.started:
+                grid.add_row(Text("·"), Text(self._prefix(row), style="dim"), Text("waiting", style="dim"), "")
+                continue
+            stage = row.stage + (f": {row.detail}" if row.detail else "")
+            elapsed = f"{now - row.stage_started:.1f}s / {now - row.started:.1f}s"
+            grid.add_row(row.spinner, Text(self._prefix(row)), Text(stage), Text(elapsed, style="cyan"))
+        return grid

@@ -69,8 +69,10 @@ def layers(image: str) -> list[str]:
 
 def test_one_arm64_image_with_shim_and_norpc_static_binaries(built, tmp_path, go_toolchain):
     work, out, _ = built
-    assert len(out["images"]) == 1
-    image = out["images"][0]
+    assert out["schema_version"] == 1 and out["command"] == "build"
+    assert len(out["packages"]) == 1
+    pkg = out["packages"][0]
+    image = {"image": pkg["image"]["tag"], "functions": pkg["functions"], "arch": pkg["arch"]}
     assert image["arch"] == "arm64"
     assert sorted(f["handler"] for f in image["functions"]) == sorted(f"bin/{h}" for h in HANDLERS)
     inspect = json.loads(
@@ -119,14 +121,10 @@ def run_function(image: str, command: list[str], event, direct_entrypoint: str |
 
 def test_each_function_command_starts_its_own_binary(built):
     work, out, _ = built
-    template = (
-        (work / out["template"]).read_text()
-        if not Path(out["template"]).is_absolute()
-        else Path(out["template"]).read_text()
-    )
+    template = (work / out["output"]).read_text()
     events = work / "events"
-    image = out["images"][0]["image"]
-    for f in out["images"][0]["functions"]:
+    image = out["packages"][0]["image"]["tag"]
+    for f in out["packages"][0]["functions"]:
         name = f["handler"].split("/")[-1]
         assert f"Command: [{f['handler']}]" in template or f"- {f['handler']}" in template
         kind, body = run_function(image, [f["handler"]], json.loads((events / f"{name}.json").read_text()))
@@ -144,7 +142,7 @@ def test_each_function_command_starts_its_own_binary(built):
 def test_written_template_passes_cfn_lint(built):
     work, out, _ = built
     r = subprocess.run(
-        [sys.executable, "-m", "cfnlint", "--format", "parseable", "--", out["template"]],
+        [sys.executable, "-m", "cfnlint", "--format", "parseable", "--", str(work / out["output"])],
         capture_output=True,
         text=True,
     )
@@ -157,8 +155,8 @@ def test_rebuild_without_change_is_cached_and_runs_neither_go_nor_buildx(built, 
     r = shimimg("-v", "build", "--base-image", standin, "--json", cwd=work)
     assert r.returncode == 0, r.stderr
     again = json.loads(r.stdout)
-    assert again["images"][0]["cached"] is True
-    assert again["images"][0]["id"] == first["images"][0]["id"]
+    assert again["packages"][0]["image"]["cached"] is True
+    assert again["packages"][0]["image"]["id"] == first["packages"][0]["image"]["id"]
     assert not re.search(r"^shimimg: \$ .*\bgo build\b", r.stderr, re.M), r.stderr
     assert "$ docker buildx build" not in r.stderr, r.stderr
     assert "cached, nothing changed" in r.stderr
@@ -166,7 +164,7 @@ def test_rebuild_without_change_is_cached_and_runs_neither_go_nor_buildx(built, 
 
 def test_one_handler_change_changes_exactly_one_layer_even_at_the_same_size(built, standin, tmp_path):
     work, first, _ = built
-    image = first["images"][0]["image"]
+    image = first["packages"][0]["image"]["tag"]
     before_layers = layers(image)
     before = image_files(image, tmp_path / "before")
     src = work / "cmd" / "get_order" / "main.go"
@@ -176,7 +174,11 @@ def test_one_handler_change_changes_exactly_one_layer_even_at_the_same_size(buil
     try:
         r = shimimg("-v", "build", "--base-image", standin, "--json", cwd=work)
         assert r.returncode == 0, r.stderr
-        assert "go build 1 of 5 handler(s)" in r.stderr
+        assert "compile (1 of 5 handler(s))" in r.stderr
+        new_image = json.loads(r.stdout)["packages"][0]["image"]["tag"]
+        # Local tags name the content: the old image keeps its tag, the new one has its own.
+        assert new_image != image and layers(image) == before_layers
+        image = new_image
         after_layers = layers(image)
         after = image_files(image, tmp_path / "after")
         assert (after / "bin" / "get_order").stat().st_size == (before / "bin" / "get_order").stat().st_size

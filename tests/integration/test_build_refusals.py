@@ -106,7 +106,8 @@ def test_handler_without_main_package(work, standin):
     t.write_text(t.read_text().replace("Handler: bin/echo_env", "Handler: bin/ghost"))
     before = snapshot(work)
     r = shimimg("build", "--base-image", standin, cwd=work)
-    assert_refused(r, work, before, "bin/ghost (EchoEnvFunction): no main package at ./cmd/ghost")
+    assert_refused(r, work, before, "bin/ghost (EchoEnvFunction): no main package for it in",
+                   "(looked for ./cmd/ghost and mains named ghost)", '[packages."./".handlers]', '"bin/ghost" = ')
 
 
 def test_missing_base_image(work, standin):

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from shimimg import fsutil
 from shimimg.cli import main
-from shimimg.commands.migrate import default_output
+from shimimg.commands.output import default_output
 from shimimg.template.textdiff import unified_diff
 from support import EXAMPLE
 
@@ -39,9 +38,10 @@ def test_plan_prints_a_table(orders, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert out.startswith("template.yaml: 5 Go functions to move onto 1 image\n")
     image = f"shimimg/{orders.parent.name.lower()}:latest"
-    assert f"\n./ (dir) -> {image} [arm64]\n  FUNCTION " in out
-    assert re.search(r"\n  CreateOrderFunction +bin/create_order +256 +10 +TABLE_NAME\*, STAGE\*\n", out)
-    assert "left as they are: ReportFunction" in out
+    # No Go module beside this copy of the template: the binaries would be taken prebuilt.
+    assert f"\n./ (dir, prebuilt binaries) → {image} [arm64]\nFUNCTION " in out
+    assert re.search(r"\nCreateOrderFunction +bin/create_order +- +256 +10 +TABLE_NAME\*, STAGE\*\n", out)
+    assert re.search(r"\nReportFunction +Runtime python3.12: not Go\n", out)
 
 
 def test_plan_json_for_pipelines(orders, capsys):
@@ -52,30 +52,34 @@ def test_plan_json_for_pipelines(orders, capsys):
     echo = next(f for f in pkg["functions"] if f["logical_id"] == "EchoEnvFunction")
     assert echo["binary"] == "bin/echo_env" and echo["memory"] == 256 and echo["timeout"] == 3
     assert echo["environment"]["TABLE_NAME"] == "orders-table" and echo["environment"]["STAGE"] is None
-    assert plan["untouched"] == ["ReportFunction"] and plan["skipped"] == []
+    assert plan["untouched"] == [{"logical_id": "ReportFunction", "reason": "Runtime python3.12: not Go"}]
+    assert plan["skipped"] == [] and plan["schema_version"] == 1 and plan["command"] == "plan"
+    assert [c["logical_id"] for c in plan["arch_changes"]] == []  # x86_64 in the template, x86_64 asked
 
 
 def test_plan_shows_what_cannot_be_built(tmp_path, capsys):
     path = tmp_path / "template.yaml"
     path.write_text(GO + "  F: {Type: AWS::Serverless::Function, Properties: {Runtime: go1.x, Handler: h, "
                          "CodeUri: s3://b/k.zip}}\n")
-    assert main(["plan", "-t", str(path)]) == 0
+    # The plan is shown, and the exit code says build would refuse it.
+    assert main(["plan", "-t", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "not buildable (migrate refuses until these are fixed):\n  F (line 3): CodeUri is in S3" in out
-    assert "    fix: download the package" in out
+    assert "not buildable (migrate and build refuse until fixed):" in out
+    assert re.search(r"\nF +3 +CodeUri is in S3 .* +download the package", out)
 
 
 def test_plan_refuses_an_unknown_arch(orders, capsys):
     assert main(["plan", "-t", str(orders), "--arch", "amd64"]) == 1
-    assert "error: unknown architecture 'amd64'" in capsys.readouterr().err
+    assert "error: command line: invalid value 'amd64' for arch: use arm64 or x86_64" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------- migrate
 
 
-def test_default_output():
+def test_default_output_is_named_after_the_template():
     assert default_output(Path("a/template.yaml")) == Path("a/.shimimg/build/template.yaml")
-    assert default_output(Path("a/stack.JSON")) == Path("a/.shimimg/build/template.json")
+    # Two templates in one folder never share an output.
+    assert default_output(Path("a/stack.JSON")) == Path("a/.shimimg/build/stack.JSON")
 
 
 def test_migrate_writes_the_build_template_and_keeps_paths_working(orders, capsys):
@@ -102,7 +106,7 @@ def test_migrate_json_goes_to_a_json_build_template(tmp_path):
     path.write_text(json.dumps({"Resources": {"F": {"Type": "AWS::Lambda::Function", "Properties": {
         "Runtime": "go1.x", "Handler": "bin/f", "Code": "./", "Role": "r"}}}}, indent=2))
     assert main(["migrate", "-t", str(path)]) == 0
-    result = json.loads((tmp_path / ".shimimg" / "build" / "template.json").read_text())
+    result = json.loads((tmp_path / ".shimimg" / "build" / "stack.json").read_text())
     assert result["Resources"]["F"]["Properties"]["Code"] == {"ImageUri": f"shimimg/{tmp_path.name.lower()}:latest"}
 
 
@@ -275,40 +279,3 @@ def test_unified_diff_aligns_on_repeated_lines():
 
 
 # -------------------------------------------------------------------------------- atomic writes
-
-
-def test_atomic_write_creates_folders_and_leaves_no_temp_files(tmp_path):
-    target = tmp_path / "a" / "b" / "t.yaml"
-    fsutil.atomic_write_text(target, "x: 1\r\n")
-    assert target.read_bytes() == b"x: 1\r\n"
-    assert [p.name for p in target.parent.iterdir()] == ["t.yaml"]
-    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~_umask()
-
-
-def test_atomic_write_follows_a_symlink(tmp_path):
-    real = tmp_path / "real.yaml"
-    real.write_text("old")
-    link = tmp_path / "link.yaml"
-    link.symlink_to(real)
-    fsutil.atomic_write_text(link, "new")
-    assert link.is_symlink() and real.read_text() == "new"
-
-
-def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
-    target = tmp_path / "t.yaml"
-    target.write_text("old")
-
-    def fail(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(fsutil.os, "replace", fail)
-    with pytest.raises(OSError, match="disk full"):
-        fsutil.atomic_write_text(target, "new")
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["t.yaml"]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -19,8 +19,9 @@ def fake(monkeypatch, answers):
 
     def _docker(args, check=True, timeout=None, env=None):
         calls.append(list(args))
-        if "--metadata-file" in args:  # buildx writes it on success
-            with open(args[list(args).index("--metadata-file") + 1], "w") as f:
+        meta = [a for a in args if a.startswith("--metadata-file=")]
+        if meta:  # buildx writes it on success
+            with open(meta[0].split("=", 1)[1], "w") as f:
                 f.write('{"containerimage.digest": "sha256:abc"}')
         for prefix, result in answers:
             if list(args[: len(prefix)]) == prefix:
@@ -65,10 +66,19 @@ def test_remote_builder_buildkit_version_decides_link(monkeypatch):
         [
             (["version"], (0, '{"Version": "26.1.5"}', "")),
             (["buildx", "version"], (0, "github.com/docker/buildx 0.13.1", "")),
-            (["buildx", "inspect", "old"], (0, "Name: old\nDriver: docker-container\nBuildkit: v0.9.3\n", "")),
+            (["buildx", "inspect", "--builder=old"],
+             (0, "Name: old\nDriver: docker-container\nBuildKit version: v0.9.3\nStatus: running\n", "")),
+            (["buildx", "inspect", "--builder=src"],
+             (0, "Name: src\nDriver: remote\nBuildKit version: v0.0.0+unknown\nPlatforms: linux/amd64*, linux/arm64\n",
+              "")),
         ],
     )
-    assert dockercli.buildx("old").supports_link is False
+    old = dockercli.buildx("old")
+    assert old.supports_link is False and old.local is False
+    # A BuildKit built from source reports no release version: it is current.
+    src = dockercli.buildx("src")
+    assert src.supports_link is True and src.driver == "remote"
+    assert dockercli.inspect_builder("src").platforms == ("linux/amd64", "linux/arm64")
 
 
 def test_build_command_line(monkeypatch, tmp_path):
@@ -82,12 +92,24 @@ def test_build_command_line(monkeypatch, tmp_path):
         build_args={"SOURCE_DATE_EPOCH": "1"},
     )
     cmd = calls[0]
-    assert cmd[:4] == ["buildx", "build", "--builder", "remote"]
+    assert cmd[:3] == ["buildx", "build", "--builder=remote"]
     assert "--provenance=false" in cmd and "--load" in cmd and "--push" not in cmd
-    assert cmd[cmd.index("--cache-from") + 1] == "type=registry,ref=r/c"
-    assert cmd[cmd.index("--build-arg") + 1] == "SOURCE_DATE_EPOCH=1"
-    assert cmd[-1] == str(tmp_path)
+    # Every value rides in its flag's own argument: nothing can be read as another flag.
+    assert "--cache-from=type=registry,ref=r/c" in cmd
+    assert "--build-arg=SOURCE_DATE_EPOCH=1" in cmd
+    assert cmd[-2:] == ["--", str(tmp_path)]
     assert built.digest == "sha256:abc"
+
+
+def test_pushing_straight_from_the_builder_goes_by_digest(monkeypatch, tmp_path):
+    calls = fake(monkeypatch, [(["buildx", "build"], (0, "", "#9 pushing layers done"))])
+    built = dockercli.build(tmp_path, tag="shimimg/x:1", platform="linux/arm64", builder="remote",
+                            push_to="127.0.0.1:5000/orders", insecure=True)
+    cmd = calls[0]
+    assert "--load" not in cmd
+    assert ("--output=type=image,name=127.0.0.1:5000/orders,push-by-digest=true,name-canonical=true,push=true,"
+            "registry.insecure=true") in cmd
+    assert built.output == "#9 pushing layers done"
 
 
 def test_compression_level_uses_the_image_exporter(monkeypatch, tmp_path):
@@ -95,4 +117,4 @@ def test_compression_level_uses_the_image_exporter(monkeypatch, tmp_path):
     dockercli.build(tmp_path, tag="shimimg/x:latest", platform="linux/arm64", compression_level=1)
     cmd = calls[0]
     assert "--load" not in cmd
-    assert cmd[cmd.index("--output") + 1] == "type=image,name=shimimg/x:latest,compression=gzip,compression-level=1"
+    assert "--output=type=image,name=shimimg/x:latest,compression=gzip,compression-level=1" in cmd

@@ -1,6 +1,9 @@
 import os
 from pathlib import Path
 
+import pytest
+
+from shimimg.errors import ShimimgError
 from shimimg.image import context
 from shimimg.image.dockerfile import render
 
@@ -58,3 +61,47 @@ def test_dockerfile_copies_each_layer_with_link_and_labels(tmp_path):
     ]
     plain = render(ctx, base="b", package="./", labels={}, link=False)
     assert f"COPY {ctx.layers[0].folder}/ /" in plain and "--link" not in plain.split("FROM")[1]
+
+
+def _instructions(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("value", ["a\nRUN id", "a\rRUN id", "x\u2028RUN", "x\x00"])
+def test_a_line_break_in_any_label_is_refused(tmp_path, value):
+    ctx = context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, {"bin/a": b"a"}), shim=None)
+    with pytest.raises(ShimimgError, match="control character"):
+        render(ctx, base="b", package="./", labels={"org.opencontainers.image.source": value}, link=True)
+    with pytest.raises(ShimimgError, match="control character"):
+        render(ctx, base="b", package="./", labels={value: "v"}, link=True)
+
+
+def test_quotes_dollars_and_backslashes_stay_inside_one_label_value(tmp_path):
+    ctx = context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, {"bin/a": b"a"}), shim=None)
+    text = render(ctx, base="b", package="./", labels={"k": 'a" $HOME \\ ${X} "b'}, link=True)
+    assert _instructions(text)[-1] == 'LABEL "k"="a\\" \\$HOME \\\\ \\${X} \\"b"'
+
+
+@pytest.mark.parametrize("package", ["./\nRUN id", 'x"\r\nFROM evil', "syntax=docker/dockerfile:1"])
+def test_the_package_name_cannot_become_an_instruction_or_a_parser_directive(tmp_path, package):
+    ctx = context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, {"bin/a": b"a"}), shim=None)
+    text = render(ctx, base="b", package=package, labels={}, link=True)
+    assert _instructions(text) == ["FROM b", f"COPY --link {ctx.layers[0].folder}/ /"]
+    assert text.splitlines()[0].startswith("# Rendered by shimimg")
+
+
+@pytest.mark.parametrize("base", ["b\nRUN id", "b:tag\r", "ubuntu:22.04 AS x", "B/Upper", "a:b:c", ""])
+def test_the_base_must_be_a_reference(tmp_path, base):
+    ctx = context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, {"bin/a": b"a"}), shim=None)
+    with pytest.raises(ShimimgError, match="is not an image reference"):
+        render(ctx, base=base, package="./", labels={}, link=True)
+
+
+def test_a_context_folder_planted_as_a_link_is_refused_and_its_target_kept(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("x")
+    (tmp_path / "ctx").symlink_to(victim)
+    with pytest.raises(ShimimgError, match="symbolic link"):
+        context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, {"bin/a": b"a"}), shim=None)
+    assert (victim / "keep").read_text() == "x"

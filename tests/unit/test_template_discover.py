@@ -41,7 +41,7 @@ def test_the_orders_example():
         "TABLE_NAME": "orders-table", "STAGE": None, "QUEUE_URL": None, "QUEUE_ARN": None, "API_URL": None
     }
     assert fns["ProcessOrdersFunction"].timeout == 30
-    assert plan.untouched == ("ReportFunction",)
+    assert plan.untouched_ids() == ("ReportFunction",)
     assert plan.skipped == ()
     assert plan.template == (EXAMPLE / "template.yaml").absolute()
 
@@ -80,7 +80,7 @@ Resources:
     assert (fns["Overrides"].handler, fns["Overrides"].memory) == ("bin/own", 128)
     assert fns["Overrides"].environment == (("A", "from-globals"), ("B", "own"), ("C", None))
     assert (fns["IgnoresSome"].memory, fns["IgnoresSome"].environment) == (None, ())
-    assert plan.untouched == ("IgnoresAll",)
+    assert plan.untouched_ids() == ("IgnoresAll",)
     assert len(plan.packages) == 1
 
 
@@ -205,7 +205,7 @@ Resources:
   ByRef: {Type: AWS::Serverless::Function, Properties: {Runtime: provided.al2, Handler: !Ref H, CodeUri: mod/}}
 """)
     assert sorted(functions(plan)) == ["GoModule", "InDir", "InZip"]
-    assert plan.untouched == ("Bootstrap", "Elsewhere", "NotInZip", "InS3", "ByRef")
+    assert plan.untouched_ids() == ("Bootstrap", "Elsewhere", "NotInZip", "InS3", "ByRef")
     assert plan.skipped == ()
 
 
@@ -219,7 +219,7 @@ Resources:
   Queue: {Type: AWS::SQS::Queue}
   Weird: [not, a, mapping]
 """)
-    assert plan.untouched == ("Image", "ImageByRef", "Python", "RuntimeByRef")
+    assert plan.untouched_ids() == ("Image", "ImageByRef", "Python", "RuntimeByRef")
     assert plan.packages == () and plan.skipped == ()
 
 
@@ -321,3 +321,66 @@ def test_discovery_reads_yaml_and_json_alike(tmp_path):
     a = discover(parse_document(yaml_text, tmp_path / "t.yaml"))
     b = discover(parse_document(json_text, tmp_path / "t.json"))
     assert a.packages == b.packages
+
+
+def test_every_function_left_alone_has_a_reason(tmp_path):
+    (tmp_path / "mod").mkdir()
+    (tmp_path / "mod" / "go.mod").write_text("module x\n")
+    (tmp_path / "plain").mkdir()
+    plan = plan_of(tmp_path, SAM + """\
+Resources:
+  Image: {Type: AWS::Serverless::Function, Properties: {PackageType: Image, ImageUri: repo:tag}}
+  Python: {Type: AWS::Serverless::Function, Properties: {Runtime: python3.12, Handler: a.b, CodeUri: ./}}
+  Bootstrap: {Type: AWS::Serverless::Function, Properties: {Runtime: provided.al2, Handler: bootstrap, CodeUri: mod/}}
+  Elsewhere: {Type: AWS::Serverless::Function, Properties: {Runtime: provided.al2, Handler: bin/x, CodeUri: plain/}}
+  ByRef: {Type: AWS::Serverless::Function, Properties: {Runtime: provided.al2, Handler: !Ref H, CodeUri: mod/}}
+  InS3: {Type: AWS::Serverless::Function, Properties: {Runtime: provided.al2, Handler: bin/x, CodeUri: s3://b/k}}
+""")
+    reasons = {u.logical_id: u.reason for u in plan.untouched}
+    assert reasons == {
+        "Image": "PackageType Image: already a container image",
+        "Python": "Runtime python3.12: not Go",
+        "Bootstrap": "provided.al2 with Handler bootstrap: already a custom runtime",
+        "Elsewhere": "provided.al2 with Handler bin/x, but plain/ holds no such file and no go.mod, and no go1.x "
+                     "function shares it: an ordinary custom runtime",
+        "ByRef": "provided.al2, Handler is given by an intrinsic (!Ref), so the binary is unknown: left as a custom "
+                 "runtime",
+        "InS3": "provided.al2, CodeUri is in S3 (s3://b/k); shimimg builds from local files: left as a custom runtime",
+    }
+
+
+def test_a_provided_function_moves_with_the_go1x_functions_of_its_package_even_unbuilt(tmp_path):
+    (tmp_path / "svc").mkdir()  # no bin/ yet, no go.mod: the old build chain has not run
+    plan = plan_of(tmp_path, SAM + """\
+Resources:
+  Old: {Type: AWS::Serverless::Function, Properties: {Runtime: go1.x, Handler: bin/old, CodeUri: svc/}}
+  Moved: {Type: AWS::Serverless::Function, Properties: {Runtime: provided.al2, Handler: bin/new, CodeUri: svc/}}
+  Alone: {Type: AWS::Serverless::Function, Properties: {Runtime: provided.al2, Handler: bin/new, CodeUri: other/}}
+""")
+    assert [[f.logical_id for f in p.functions] for p in plan.packages] == [["Old", "Moved"]]
+    assert plan.untouched_ids() == ("Alone",)
+
+
+def test_the_template_architecture_is_recorded_for_the_arch_notice(tmp_path):
+    plan = plan_of(tmp_path, SAM + """\
+Globals:
+  Function: {Architectures: [x86_64]}
+Resources:
+  FromGlobals: {Type: AWS::Serverless::Function, Properties: {Runtime: go1.x, Handler: bin/a, CodeUri: ./}}
+  Own: {Type: AWS::Serverless::Function, Properties: {Runtime: go1.x, Handler: bin/b, CodeUri: ./,
+        Architectures: [arm64]}}
+  Ignoring: {Type: AWS::Serverless::Function, IgnoreGlobals: [Architectures],
+             Properties: {Runtime: go1.x, Handler: bin/c, CodeUri: ./}}
+""")
+    assert [(fn.logical_id, old, new) for fn, old, new in plan.arch_changes()] == [("FromGlobals", "x86_64", "arm64")]
+    back = plan_of(tmp_path, (tmp_path / "template.yaml").read_text(), arch="x86_64")
+    assert [(fn.logical_id, old, new) for fn, old, new in back.arch_changes()] == [("Own", "arm64", "x86_64")]
+
+
+def test_a_handler_with_control_characters_is_refused(tmp_path):
+    plan = plan_of(tmp_path, SAM + """\
+Resources:
+  F: {Type: AWS::Serverless::Function, Properties: {Runtime: go1.x, Handler: "bin/x\\nRUN id", CodeUri: ./}}
+""")
+    assert plan.packages == ()
+    assert "holds control characters" in plan.skipped[0].reason

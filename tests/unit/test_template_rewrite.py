@@ -438,6 +438,6 @@ def test_values_yaml_or_utf8_cannot_hold_raw_are_escaped(tmp_path):
     out.encode("utf-8")
     assert json.loads(out)["Resources"]["F"]["Properties"]["ImageConfig"] == {"Command": ["bin/\ud800\u2028x"]}
     yaml_text = SAM + "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n" \
-                      "      Runtime: go1.x\n      Handler: \"bin/\\x7f\\u2028x\"\n      CodeUri: ./\n"
+                      "      Runtime: go1.x\n      Handler: \"bin/\\x85\\u2028x\"\n      CodeUri: ./\n"
     out = migrate(tmp_path, yaml_text)
-    assert data(out)["Resources"]["F"]["Properties"]["ImageConfig"] == {"Command": ["bin/\x7f\u2028x"]}
+    assert data(out)["Resources"]["F"]["Properties"]["ImageConfig"] == {"Command": ["bin/\x85\u2028x"]}

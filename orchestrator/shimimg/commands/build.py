@@ -1,26 +1,25 @@
 """``shimimg build``: the main job, as one ordered list of stages.
 
-template → plan → per package: binaries → image → rewritten template (atomic write).
-``invoke`` and ``push`` reuse ``build_images``.
+template → plan → per module: resolve → compile (parallel) → per package: image (parallel) →
+rewritten template (atomic write). ``invoke`` and ``push`` reuse ``build_images``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shimimg import binaries as binmod
-from shimimg import config, dockercli, ui
+from shimimg import dockercli, parallel, prebuilt, ui
 from shimimg.cache import Store
-from shimimg.errors import ShimimgError
-from shimimg.fsutil import atomic_write_text, same_file
-from shimimg.image.build import ImageResult, build_image
-from shimimg.plan import Plan
-from shimimg.template import check_migratable, discover, load_document, render_migrated
+from shimimg.commands import output as outmod
+from shimimg.commands.planning import load_plan, select
+from shimimg.config import Settings
+from shimimg.image.build import ImageResult, ImageSettings, build_image
+from shimimg.plan import Package, Plan
 from shimimg.vcs import revision
 
 log = logging.getLogger("shimimg.build")
@@ -30,122 +29,91 @@ log = logging.getLogger("shimimg.build")
 class BuildResult:
     plan: Plan
     images: tuple[ImageResult, ...]
-    settings: config.Settings
+    settings: Settings
+    binaries: Mapping[Path, binmod.Binaries] = field(default_factory=dict)
+    # Package path → BuildKit's output, for images a builder pushed straight to a registry.
+    builder_pushed: Mapping[Path, str] = field(default_factory=dict)
 
 
-def load_plan(template: Path, settings: config.Settings):
-    doc = load_document(template)
-    plan = discover(doc, arch=settings.arch)
-    # Before any compiling: the same refusals migrate gives (unbuildable functions, Layers).
-    check_migratable(doc, plan, settings.drop_layers)
-    if not plan.packages:
-        raise ShimimgError(
-            f"{template}: no Go functions with a binary Handler (go1.x or provided.* with Handler: bin/<name>) found",
-            hint="check the template path (-t), or run `shimimg plan` to see what shimimg finds",
-        )
-    return doc, plan
+def _binaries_label(b: binmod.Binaries) -> str:
+    if b.source == "go build":
+        return f"{b.compiled} compiled, {b.reused} unchanged"
+    return f"{len(b.files)} prebuilt"
 
 
-def build_images(template: Path, settings: config.Settings) -> tuple[Any, BuildResult]:
+def build_images(template: Path, settings: Settings, *, only: Sequence[str] = (),
+                 push_to: Mapping[Path, Any] | None = None) -> tuple[Any, BuildResult]:
+    """Build the images of the plan's packages (``only``: these CodeUris). ``push_to``: package
+    path → registry target, for a builder that pushes straight to the registry."""
     doc, plan = load_plan(template, settings)
-    # Fail fast, before minutes of compiling, when the engine or buildx is missing.
-    dockercli.buildx(settings.builder)
-    store = Store(settings.cache_dir)
-    rev = revision(template.parent)
-    with store.locked():
-        results = []
-        progress = ui.Progress(len(plan.packages))
-        for pkg in plan.packages:
-            t0 = time.monotonic()
-            progress.start(pkg.code_uri)
-            progress.step(f"binaries for {len(pkg.functions)} function(s)")
-            bins = binmod.collect(
-                pkg,
-                store=store,
-                prebuilt=settings.prebuilt,
-                allow_dynamic=settings.allow_dynamic,
-                go_tags=settings.go_tags,
-                mapping=settings.handlers,
-            )
-            progress.step("image")
-            img = build_image(
-                pkg,
-                bins,
-                base=settings.base_ref,
-                direct=settings.direct,
-                store=store,
-                rev=rev,
-                builder=settings.builder,
-                cache_from=settings.cache_from,
-                cache_to=settings.cache_to,
-                compression_level=settings.compression_level,
-            )
-            if bins.source == "go build":
-                how = f"{bins.compiled} compiled, {bins.reused} unchanged"
-            else:
-                how = f"{len(bins.files)} prebuilt"
-            state = "cached, nothing changed" if img.cached and not bins.compiled else "built"
-            progress.done(f"{img.tag} {state} ({len(bins.files)} handler(s): {how}) in {time.monotonic() - t0:.1f}s")
-            results.append(img)
-    return doc, BuildResult(plan=plan, images=tuple(results), settings=settings)
+    selected = select(plan, only)
+    store = Store(settings.cache_dir, template.resolve().parent)
+    opts = ImageSettings.of(settings)
+    # The engine must answer (fail before minutes of compiling); a local base counts by its ID.
+    base_id = dockercli.image_id(opts.base) or ""
+    rev = revision(template.resolve().parent)
+    names = [p.code_uri for p in selected]
+    with store.locked(), ui.Progress(names) as progress:
+        for p in selected:
+            progress.stage(p.code_uri, "resolve")
+        where = binmod.modules(selected, settings, store)
+        found = binmod.resolve(selected, where, settings, store)
+
+        def compiling(pkg: Package, n: int) -> None:
+            dockercli.buildx(settings.builder)  # before minutes of compiling, not after
+            progress.stage(pkg.code_uri, "compile", f"{n} of {len(binmod.handlers_of(pkg))} handler(s)")
+
+        compiled = binmod.compile_missing(selected, found, settings, store, on_compile=compiling)
+
+        def one(pkg: Package) -> tuple[ImageResult, binmod.Binaries]:
+            target = (push_to or {}).get(pkg.path)
+            if pkg.path in compiled:
+                bins = compiled[pkg.path]
+                return _image(pkg, bins, opts, store, rev, base_id, progress, target), bins
+            with store.scratch("prebuilt") as scratch:
+                progress.stage(pkg.code_uri, "binaries", "prebuilt")
+                taken = prebuilt.take(pkg, binmod.handlers_of(pkg), scratch, allow_dynamic=settings.allow_dynamic,
+                                      max_bytes=settings.max_binary_size * 1024 * 1024,
+                                      prebuilt_flag="prebuilt" in settings.sources)
+                bins = binmod.Binaries(files=taken.files, source="prebuilt", digests=taken.digests)
+                return _image(pkg, bins, opts, store, rev, base_id, progress, target), bins
+
+        done = parallel.map(one, selected, jobs=settings.parallel)
+    images = tuple(img for img, _ in done)
+    pushed = {img.package.path: img.builder_output for img in images if img.builder_output is not None}
+    return doc, BuildResult(plan=plan, images=images, settings=settings,
+                            binaries={img.package.path: b for img, b in done}, builder_pushed=pushed)
 
 
-def default_output(template: Path) -> Path:
-    from shimimg.commands.migrate import default_output as migrate_default
-
-    return migrate_default(template)
-
-
-def write_template(
-    doc: Any, plan: Plan, image_uris: Mapping[Path, str], settings: config.Settings, template: Path, output: Path | None
-) -> Path:
-    """The last stage: the migrated template, written atomically; returns where."""
-    out = output or default_output(template)
-    if same_file(out, template):
-        raise ShimimgError(
-            f"--output {out} is the template itself",
-            hint="write elsewhere (the default is .shimimg/build/ beside it), or use `shimimg migrate --in-place`",
-        )
-    text = render_migrated(
-        doc, plan, image_uris=image_uris, direct=settings.direct, drop_layers=settings.drop_layers, output_path=out
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, text)
-    return out
+def _image(pkg: Package, bins: binmod.Binaries, opts: ImageSettings, store: Store, rev, base_id: str,
+           progress: ui.Progress, target: Any) -> ImageResult:
+    progress.stage(pkg.code_uri, "image", f"{len(bins.files)} handler(s)")
+    img = build_image(pkg, bins, opts, store=store, rev=rev, base_id=base_id, push_to=target)
+    state = "cached, nothing changed" if img.cached and not bins.compiled else "built"
+    progress.done(pkg.code_uri, f"{img.tag} {state} ({len(bins.files)} handler(s): {_binaries_label(bins)})")
+    return img
 
 
 def summary(result: BuildResult, output: Path) -> dict:
-    return {
-        "template": str(output),
-        "images": [
-            {
-                "package": img.package.code_uri,
-                "image": img.tag,
-                "id": img.image_id,
-                "digest": img.digest,
-                "arch": img.package.arch,
-                "cached": img.cached,
-                "functions": [{"logical_id": f.logical_id, "handler": f.handler} for f in img.package.functions],
-            }
-            for img in result.images
-        ],
-    }
+    from shimimg.commands.schema import build_document
+
+    return build_document(result, output)
 
 
-def run(*, template: Path, output: Path | None, flags: Mapping[str, Any], as_json: bool) -> int:
-    settings = config.load(template.resolve().parent, flags)
-    doc, result = build_images(template, settings)
-    out = write_template(
-        doc, result.plan, {img.package.path: img.tag for img in result.images}, settings, template, output
-    )
-    data = summary(result, out)
+def run(*, template: Path, output: Path | None, settings: Settings, packages: Sequence[str] = (),
+        as_json: bool) -> int:
+    doc, result = build_images(template, settings, only=packages)
+    uris = {img.package.path: img.tag for img in result.images}
+    out = outmod.write_template(doc, result.plan, uris, settings, template, output, only=packages)
     if as_json:
-        ui.print_json(data)
+        ui.print_json(summary(result, out))
         return 0
     rows = []
-    for img in data["images"]:
-        for f in img["functions"]:
-            rows.append([img["image"] + (" (cached)" if img["cached"] else ""), f["logical_id"], f["handler"]])
-    print(ui.table(rows, ["IMAGE", "FUNCTION", "HANDLER"]))
-    print(f"\ntemplate: {out}")
+    for img in result.images:
+        b = result.binaries.get(img.package.path)
+        for f in img.package.functions:
+            rows.append([f.logical_id, f.handler, img.tag + (" (cached)" if img.cached else ""),
+                         _binaries_label(b) if b else ""])
+    ui.print_table(rows, ["FUNCTION", "HANDLER", "IMAGE", "BINARIES"])
+    ui.print_result(f"template: {out}")
     return 0

@@ -17,15 +17,19 @@ import signal
 import statistics
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from shimimg import config, envvars, rie
+from shimimg import envvars, rie, ui
+from shimimg.cache import Store
 from shimimg.commands import build
+from shimimg.commands.planning import load_plan
+from shimimg.config import Settings
 from shimimg.errors import ShimimgError
+from shimimg.image.build import package_slug
 from shimimg.plan import DOCKER_ARCH, Function, Package, Plan
-from shimimg.ui import table
+from shimimg.rie_output import Invocation
 
 log = logging.getLogger("shimimg.invoke")
 
@@ -64,7 +68,7 @@ def find_function(plan: Plan, logical_id: str) -> tuple[Package, Function]:
         return found
     known = [fn for pkg in plan.packages for fn in pkg.functions]
     problems = [f"{fn.logical_id} ({fn.handler})" for fn in known]
-    if logical_id in plan.untouched:
+    if logical_id in plan.untouched_ids():
         raise ShimimgError(
             f"{logical_id} in {plan.template} is not a Go function shimimg moves, so it has no image to run",
             problems=problems,
@@ -82,7 +86,8 @@ def find_function(plan: Plan, logical_id: str) -> tuple[Package, Function]:
 
 
 def container_spec(
-    pkg: Package, fn: Function, *, image: str, direct: bool, environment: Mapping[str, str], port: int | None
+    pkg: Package, fn: Function, *, image: str, direct: bool, environment: Mapping[str, str], port: int | None,
+    lifetime_s: int = 3600, network: str | None = None, extra_ports: tuple[int, ...] = (),
 ) -> rie.Spec:
     if direct:
         # Direct mode's ImageConfig.EntryPoint is the binary; Lambda starts it with
@@ -98,17 +103,25 @@ def container_spec(
         environment=environment,
         memory_mb=fn.memory or envvars.DEFAULT_MEMORY_MB,
         port=port,
+        lifetime_s=lifetime_s,
+        network=network,
+        extra_ports=extra_ports,
         **how,
     )
 
 
-def _image(template: Path, settings: config.Settings, pkg: Package, no_build: bool) -> str:
+def _image(template: Path, settings: Settings, pkg: Package, no_build: bool) -> str:
+    """The image ID of the function's package: built now (only that package), or as recorded by
+    the last build (--no-build); never looked up by a tag another build could have moved."""
     if no_build:
-        return pkg.image
-    _, result = build.build_images(template, settings)
+        state = Store(settings.cache_dir, template.resolve().parent).image(package_slug(pkg))
+        if state is None or not state.image_id:
+            raise ShimimgError(f"package {pkg.code_uri} has not been built on this machine",
+                               hint="drop --no-build (invoke builds it), or run `shimimg build` first")
+        return state.image_id
+    _, result = build.build_images(template, settings, only=[pkg.code_uri])
     for img in result.images:
         if img.package.path == pkg.path:
-            # The id, not the tag: the tag moves when the other mode (--direct / --shim) is built.
             return img.image_id or img.tag
     raise ShimimgError(f"shimimg build produced no image for package {pkg.code_uri}")
 
@@ -117,7 +130,7 @@ def _emulated(pkg: Package) -> bool:
     return _HOST_ARCH.get(platform.machine().lower()) != DOCKER_ARCH[pkg.arch]
 
 
-def _show_durations(invocations: list[rie.Invocation], where: str) -> None:
+def _show_durations(invocations: list[Invocation], where: str) -> None:
     rows = []
     for i, inv in enumerate(invocations, 1):
         init = inv.init_ms
@@ -131,7 +144,7 @@ def _show_durations(invocations: list[rie.Invocation], where: str) -> None:
         ])
     # The emulator starts the runtime lazily, inside the first invocation: its DURATION includes INIT.
     print(f"durations ({where}; INIT is part of the first DURATION):", file=sys.stderr)
-    print(table(rows, ["#", "START", "INIT", "DURATION", "ROUND TRIP"]), file=sys.stderr)
+    ui.print_table(rows, ["#", "START", "INIT", "DURATION", "ROUND TRIP"], stream="err")
     first = invocations[0]
     warm = [inv.report.duration_ms for inv in invocations if inv.init_ms is None and inv.report]
     if warm and first.report:
@@ -146,7 +159,7 @@ def _and(names: tuple[str, ...]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def _failure(fn: Function, inv: rie.Invocation, timeout_s: int) -> ShimimgError | None:
+def _failure(fn: Function, inv: Invocation, timeout_s: int) -> ShimimgError | None:
     if inv.timed_out:
         return ShimimgError(
             f"{fn.logical_id} timed out: the emulator stopped it after its Timeout of {timeout_s} s "
@@ -190,29 +203,12 @@ def _warn_about_environment(fn: Function, env: envvars.Environment, overrides: e
         log.debug("credentials: dummy values (export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to pass real ones)")
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI job cancelled, `timeout`) unwinds like Ctrl-C, so the container is still removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _invoke(
     spec: rie.Spec, fn: Function, payload: bytes, *, repeat: int, ready_timeout_s: float
-) -> tuple[list[rie.Invocation], ShimimgError | None]:
+) -> tuple[list[Invocation], ShimimgError | None]:
     timeout_s = fn.timeout or envvars.DEFAULT_TIMEOUT_S
-    invocations: list[rie.Invocation] = []
-    with _terminate_as_interrupt(), rie.running(spec, ready_timeout_s=ready_timeout_s) as emulator:
+    invocations: list[Invocation] = []
+    with rie.running(spec, ready_timeout_s=ready_timeout_s) as emulator:
         for _ in range(repeat):
             inv = emulator.invoke(payload, timeout_s=timeout_s + CLIENT_GRACE_S)
             invocations.append(inv)
@@ -235,32 +231,40 @@ def run(
     *,
     function: str,
     template: Path,
+    settings: Settings,
     event: str | None,
     env_vars: Path | None,
+    parameter_overrides: Sequence[str] = (),
+    profile: str | None = None,
+    region: str | None = None,
+    docker_network: str | None = None,
+    debug_port: int | None = None,
     no_build: bool,
     repeat: int,
     port: int | None,
-    flags: Mapping[str, Any],
     ready_timeout_s: float = 120.0,
 ) -> int:
     if repeat < 1:
         raise ShimimgError(f"--repeat must be 1 or more, not {repeat}")
-    settings = config.load(template.resolve().parent, flags)
     # Everything that can be refused without Docker is refused before a container exists.
     payload = read_event(event)
     overrides = envvars.load_overrides(env_vars) if env_vars else envvars.Overrides()
-    _, plan = build.load_plan(template, settings)
+    doc, plan = load_plan(template, settings)
     pkg, fn = find_function(plan, function)
-    env = envvars.function_environment(fn, overrides, environ=os.environ)
+    context = envvars.Context.of(doc, template, parameter_overrides=parameter_overrides, region=region,
+                                 profile=profile, environ=os.environ)
+    env = envvars.function_environment(fn, overrides, context=context)
     rie.ping()
     image = _image(template, settings, pkg, no_build)
-    spec = container_spec(pkg, fn, image=image, direct=settings.direct, environment=env.variables, port=port)
+    timeout_s = fn.timeout or envvars.DEFAULT_TIMEOUT_S
+    lifetime = int(ready_timeout_s + repeat * (timeout_s + CLIENT_GRACE_S) + 60)
+    spec = container_spec(pkg, fn, image=image, direct=settings.direct, environment=env.variables, port=port,
+                          lifetime_s=lifetime, network=docker_network,
+                          extra_ports=(debug_port,) if debug_port else ())
     _warn_about_environment(fn, env, overrides)
     where = spec.platform + (" under emulation" if _emulated(pkg) else "")
-    log.info(
-        "%s: running %s (%s, %s %s)", fn.logical_id, pkg.image, where,
-        "entrypoint" if spec.entrypoint else "command", list(spec.entrypoint or spec.command),
-    )
+    log.info("%s: running %s (%s, %s %s)", fn.logical_id, image[:19], where,
+             "entrypoint" if spec.entrypoint else "command", list(spec.entrypoint or spec.command))
     invocations, failure = _invoke(spec, fn, payload, repeat=repeat, ready_timeout_s=ready_timeout_s)
     if repeat > 1 and invocations:
         _show_durations(invocations, where)

@@ -1,6 +1,6 @@
 """``shimimg migrate``: write the template with its Go functions on container images.
 
-By default the result goes to ``.shimimg/build/template.yaml`` beside the template, where
+By default the result goes to ``.shimimg/build/<template file name>`` beside the template, where
 ``shimimg build`` writes it too (as ``sam build`` writes ``.aws-sam/build/template.yaml``), and
 relative paths in it are rewritten to work from there. ``--in-place`` rewrites the template itself,
 keeping ``TEMPLATE.bak``. ``--check`` writes nothing: it compares what would be written with what
@@ -15,20 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shimimg import ui
+from shimimg.commands.output import default_output, report_relocations, write
+from shimimg.commands.planning import announce_arch_changes
+from shimimg.config import Settings
 from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
-from shimimg.fsutil import atomic_write_bytes, atomic_write_text, same_file
+from shimimg.fsutil import atomic_write_bytes, atomic_write_text, check_no_link, same_file
 from shimimg.plan import Plan
 from shimimg.template import discover, load_document, render_migrated
 from shimimg.template.textdiff import unified_diff
 
-BUILD_DIR = Path(".shimimg") / "build"
 _EXAMPLE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/orders:v1"
-
-
-def default_output(template: Path) -> Path:
-    """``<template dir>/.shimimg/build/template.yaml`` (``.json`` for a JSON template)."""
-    suffix = ".json" if template.suffix.lower() == ".json" else ".yaml"
-    return template.parent / BUILD_DIR / f"template{suffix}"
 
 
 def run(
@@ -38,15 +34,15 @@ def run(
     in_place: bool,
     backup: bool,
     image_uris: Sequence[str],
-    arch: str,
-    direct: bool,
-    drop_layers: bool,
     check: bool,
+    settings: Settings,
 ) -> int:
     if in_place and output is not None:
         raise ShimimgError("--in-place and --output both name where to write", hint="use one of them")
+    direct, drop_layers = settings.direct, settings.drop_layers
     doc = load_document(template)
-    plan = discover(doc, arch=arch)
+    plan = discover(doc, arch=settings.arch)
+    announce_arch_changes(plan)
     uris = parse_image_uris(image_uris, plan, doc.directory)
     if check:
         target = output if output is not None else template
@@ -56,8 +52,9 @@ def run(
         raise ShimimgError(
             f"--output {target} is the template itself", hint="use --in-place to rewrite the template (keeps a .bak)"
         )
-    text = render_migrated(doc, plan, image_uris=uris, direct=direct, drop_layers=drop_layers, output_path=target)
-    moved = sum(len(p.functions) for p in plan.packages)
+    moved: list[tuple[str, str]] = []
+    text = render_migrated(doc, plan, image_uris=uris, direct=direct, drop_layers=drop_layers, output_path=target,
+                           relocations=moved)
 
     if check:
         current = _read(target)
@@ -74,10 +71,16 @@ def run(
             return EXIT_OK
         if backup:
             bak = template.with_name(template.name + ".bak")
+            check_no_link(bak, "backup")
             atomic_write_bytes(bak, doc.original.encode("utf-8"))
             ui.info("kept the original as %s", bak)
-    atomic_write_text(target, text)
-    _report(plan, moved, target)
+        # The user named the template: a link to it is followed, anything but a file refused.
+        atomic_write_text(template, text, follow=True)
+        target = template
+    else:
+        target = write(template, output, text)
+    report_relocations(moved, target)
+    _report(plan, sum(len(p.functions) for p in plan.packages), target)
     return EXIT_OK
 
 

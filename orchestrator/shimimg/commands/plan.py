@@ -1,96 +1,108 @@
-"""``shimimg plan``: which functions would move, grouped into one image per package."""
+"""``shimimg plan``: which functions move, grouped into one image per package; where each handler's
+binary comes from and why; and every function left alone, with the reason. Runs ``go list`` (for
+source packages), never Docker.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from shimimg import binaries as binmod
 from shimimg import ui
+from shimimg.cache import Store
+from shimimg.commands.planning import already_migrated, announce_arch_changes
+from shimimg.commands.schema import plan_document
+from shimimg.config import Settings
+from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
 from shimimg.plan import Plan
 from shimimg.template import discover, load_document
 
+log = logging.getLogger("shimimg.plan")
 
-def run(*, template: Path, as_json: bool, arch: str) -> int:
-    plan = discover(load_document(template), arch=arch)
+
+def _sources(plan: Plan, settings: Settings) -> tuple[dict[Path, Any], list[str]]:
+    """Package path → (how, module root, {handler: Resolved}); and the problems resolving found."""
+    store = Store(settings.cache_dir, plan.template.parent)
+    out: dict[Path, Any] = {}
+    problems: list[str] = []
+    packages = list(plan.packages)
+    if not packages:
+        return out, problems
+    where: dict[Path, Any] = {}
+    found: dict[Path, Any] = {}
+    with store.locked():
+        try:
+            where = binmod.modules(packages, settings, store)
+            found = binmod.resolve(packages, where, settings, store)
+        except ShimimgError as e:
+            problems = [e.message, *e.problems] + ([f"hint: {e.hint}"] if e.hint else [])
+    for pkg in packages:
+        module = where.get(pkg.path)
+        if pkg.path not in where:
+            out[pkg.path] = ("unknown", None, {})
+        elif module is None:
+            out[pkg.path] = ("prebuilt", None, {})
+        else:
+            ps = found.get(pkg.path)
+            out[pkg.path] = ("go build", module.root, {r.handler: r for r in ps.handlers} if ps else {})
+    return out, problems
+
+
+def run(*, template: Path, settings: Settings, as_json: bool) -> int:
+    plan = discover(load_document(template), arch=settings.arch)
+    migrated = already_migrated(template, plan)
+    if migrated and not as_json:
+        raise migrated
+    announce_arch_changes(plan)
+    sources, problems = _sources(plan, settings)
     if as_json:
-        ui.print_json(plan_as_dict(plan))
+        ui.print_json(plan_document(plan, sources, problems))
     else:
-        print(render_table(plan))
-    return 0
+        _print(plan, sources, problems)
+    return EXIT_ERROR if problems or plan.skipped else EXIT_OK
 
 
-def plan_as_dict(plan: Plan) -> dict[str, Any]:
-    """The plan as JSON-ready data (``shimimg plan --json``); keys mirror the records' fields."""
-    return {
-        "template": str(plan.template),
-        "packages": [
-            {
-                "code_uri": pkg.code_uri,
-                "path": str(pkg.path),
-                "kind": pkg.kind,
-                "exists": _exists(pkg.path),
-                "image": pkg.image,
-                "arch": pkg.arch,
-                "functions": [
-                    {
-                        "logical_id": fn.logical_id,
-                        "resource_type": fn.resource_type,
-                        "handler": fn.handler,
-                        "binary": fn.binary,
-                        "runtime": fn.runtime,
-                        "arch": pkg.arch,
-                        "memory": fn.memory,
-                        "timeout": fn.timeout,
-                        # null marks a value only CloudFormation can resolve (!Ref, !Sub, ...).
-                        "environment": dict(fn.environment),
-                        "layers": fn.layers,
-                    }
-                    for fn in pkg.functions
-                ],
-            }
-            for pkg in plan.packages
-        ],
-        "skipped": [
-            {"logical_id": s.logical_id, "reason": s.reason, "fix": s.fix, "line": s.line} for s in plan.skipped
-        ],
-        "untouched": list(plan.untouched),
-    }
-
-
-def render_table(plan: Plan) -> str:
-    """The plan for a terminal: one block per package (its image), one row per function."""
+def _print(plan: Plan, sources: dict[Path, Any], problems: list[str]) -> None:
     n_fn = sum(len(p.functions) for p in plan.packages)
     n_pkg = len(plan.packages)
-    lines = [f"{_relative(plan.template, Path.cwd())}: {n_fn} Go function{'s' if n_fn != 1 else ''} "
-             f"to move onto {n_pkg} image{'s' if n_pkg != 1 else ''}"]
+    ui.print_result(f"{_relative(plan.template)}: {n_fn} Go function{'s' if n_fn != 1 else ''} to move onto "
+                    f"{n_pkg} image{'s' if n_pkg != 1 else ''}")
     for pkg in plan.packages:
-        missing = "" if _exists(pkg.path) else ", not found yet"
-        lines += ["", f"{pkg.code_uri} ({pkg.kind}{missing}) -> {pkg.image} [{pkg.arch}]"]
+        how, module, resolved = sources.get(pkg.path, ("prebuilt", None, {}))
+        missing = "" if _exists(pkg.path) else ", not found"
+        origin = f"go build in {_relative(module)}" if module else "prebuilt binaries"
         rows = []
         for fn in pkg.functions:
-            handler = fn.handler if fn.binary == fn.handler else f"{fn.handler} ({fn.binary})"
+            r = resolved.get(fn.binary)
+            main = f"{r.import_path} ({r.why})" if r else ("-" if how == "prebuilt" else "?")
             env = ", ".join(name if value is not None else f"{name}*" for name, value in fn.environment)
-            rows.append([fn.logical_id, handler, _or_dash(fn.memory), _or_dash(fn.timeout),
+            rows.append([fn.logical_id, fn.handler, main, _or_dash(fn.memory), _or_dash(fn.timeout),
                          (env[:37] + "...") if len(env) > 40 else (env or "-")])
-        table = ui.table(rows, ["FUNCTION", "HANDLER", "MEMORY", "TIMEOUT", "ENV"])
-        lines += ["  " + row for row in table.splitlines()]
+        ui.print_table(rows, ["FUNCTION", "HANDLER", "MAIN PACKAGE (WHY)", "MEMORY", "TIMEOUT", "ENV"],
+                       title=f"\n{pkg.code_uri} ({pkg.kind}{missing}, {origin}) → {pkg.image} [{pkg.arch}]")
     functions = [fn for pkg in plan.packages for fn in pkg.functions]
+    notes = []
     if any(value is None for fn in functions for _, value in fn.environment):
-        lines += ["", "* set by an intrinsic: known only when CloudFormation deploys the stack"]
+        notes.append("* set by an intrinsic: known only when CloudFormation deploys the stack")
     layered = [fn.logical_id for fn in functions if fn.layers]
     if layered:
-        lines += ["", f"have Layers, which images cannot take (migrate needs --drop-layers): {', '.join(layered)}"]
+        notes.append(f"have Layers, which images cannot take (migrate needs --drop-layers): {', '.join(layered)}")
+    for note in notes:
+        ui.print_result(note)
+    if problems:
+        ui.print_result("\ncannot tell where some binaries come from (build refuses until fixed):")
+        for p in problems:
+            ui.print_result(f"  {p}")
     if plan.skipped:
-        lines += ["", "not buildable (migrate refuses until these are fixed):"]
-        for s in plan.skipped:
-            where = f" (line {s.line})" if s.line else ""
-            lines.append(f"  {s.logical_id}{where}: {s.reason}")
-            if s.fix:
-                lines.append(f"    fix: {s.fix}")
+        ui.print_table([[s.logical_id, s.line or "", s.reason, s.fix] for s in plan.skipped],
+                       ["FUNCTION", "LINE", "NOT BUILDABLE", "FIX"], title="\nnot buildable (migrate and build refuse "
+                       "until fixed):")
     if plan.untouched:
-        lines += ["", f"left as they are: {', '.join(plan.untouched)}"]
-    return "\n".join(lines)
+        ui.print_table([[u.logical_id, u.reason] for u in plan.untouched], ["FUNCTION", "LEFT ALONE BECAUSE"],
+                       title="\nleft as they are:")
 
 
 def _exists(path: Path) -> bool:
@@ -104,8 +116,8 @@ def _or_dash(value: object) -> str:
     return "-" if value is None else str(value)
 
 
-def _relative(path: Path, base: Path) -> str:
+def _relative(path: Path) -> str:
     try:
-        return os.path.relpath(path, base)
+        return os.path.relpath(path, Path.cwd())
     except ValueError:  # another drive on Windows
         return str(path)

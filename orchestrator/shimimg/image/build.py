@@ -1,22 +1,25 @@
 """One package → one image: stage the context, render the Dockerfile, run buildx (or not).
 
 The image key covers everything that goes into the image (the rendered Dockerfile names every
-file by content hash, and carries the base and labels); when it matches the last build and that
-image still exists, buildx does not run.
+file by content hash and carries the base and labels; the platform; a local base's image ID);
+the local tag is ``shimimg/<name>:<key>``, so two packages, two checkouts or a shim and a
+``--direct`` build never share a tag unless their images are the same. When the key matches
+the last build and that image still exists, buildx does not run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 from dataclasses import dataclass
+from typing import Any
+from datetime import datetime, timezone
 
 from shimimg import __version__, dockercli
 from shimimg.binaries import Binaries
 from shimimg.cache import ImageState, Store
-from shimimg.errors import ShimimgError
+from shimimg.config import Settings
 from shimimg.image import context as ctxmod
 from shimimg.image.dockerfile import render
 from shimimg.plan import DOCKER_ARCH, Package
@@ -27,12 +30,33 @@ log = logging.getLogger("shimimg.image")
 
 
 @dataclass(frozen=True)
+class ImageSettings:
+    """What the image step needs of the settings."""
+
+    base: str
+    direct: bool
+    builder: str | None = None
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    compression_level: int | None = None
+    source_date_epoch: int | None = None
+
+    @classmethod
+    def of(cls, s: Settings) -> ImageSettings:
+        return cls(base=s.base_ref, direct=s.direct, builder=s.builder, cache_from=tuple(s.cache_from),
+                   cache_to=tuple(s.cache_to), compression_level=s.compression_level,
+                   source_date_epoch=s.source_date_epoch)
+
+
+@dataclass(frozen=True)
 class ImageResult:
     package: Package
     tag: str
     image_id: str
     digest: str
     cached: bool
+    # BuildKit's output when the builder pushed the image straight to a registry (no local image).
+    builder_output: str | None = None
 
 
 def package_slug(pkg: Package) -> str:
@@ -40,23 +64,22 @@ def package_slug(pkg: Package) -> str:
     return f"{re.sub(r'[^a-z0-9._-]+', '-', repo.lower())}-{hashlib.sha256(str(pkg.path).encode()).hexdigest()[:8]}"
 
 
-def labels(pkg: Package, rev: Revision) -> dict[str, str]:
+def created_epoch(opts: ImageSettings, rev: Revision) -> int:
+    """SOURCE_DATE_EPOCH, else the commit's time, else a fixed time: the same inputs give the same
+    image, byte for byte (BuildKit stamps the config's "created" with it)."""
+    if opts.source_date_epoch is not None:
+        return opts.source_date_epoch
+    if rev.commit_time.isdigit():
+        return int(rev.commit_time)
+    return ctxmod.FIXED_MTIME
+
+
+def labels(pkg: Package, rev: Revision, epoch: int) -> dict[str, str]:
     out = {
         "io.shimimg.handlers": ",".join(sorted({f.binary for f in pkg.functions})),
         "io.shimimg.version": __version__,
+        "org.opencontainers.image.created": datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    created = os.environ.get("SOURCE_DATE_EPOCH") or rev.commit_time
-    if created and not created.isdigit():
-        raise ShimimgError(
-            f"SOURCE_DATE_EPOCH={created!r} is not a number of seconds since 1970",
-            hint="set it to e.g. $(git log -1 --format=%ct), or unset it",
-        )
-    if created:
-        from datetime import datetime, timezone
-
-        out["org.opencontainers.image.created"] = datetime.fromtimestamp(int(created), tz=timezone.utc).strftime(
-            "%Y-%m-%dT%H:%M:%SZ"
-        )
     if rev.commit:
         out["org.opencontainers.image.revision"] = rev.commit + ("-dirty" if rev.dirty else "")
     if rev.source:
@@ -64,67 +87,61 @@ def labels(pkg: Package, rev: Revision) -> dict[str, str]:
     return out
 
 
-def build_image(
-    pkg: Package,
-    binaries: Binaries,
-    *,
-    base: str,
-    direct: bool,
-    store: Store,
-    rev: Revision,
-    builder: str | None = None,
-    cache_from: tuple[str, ...] = (),
-    cache_to: tuple[str, ...] = (),
-    compression_level: int | None = None,
-) -> ImageResult:
-    engine = dockercli.buildx(builder)
+def local_tag(pkg: Package, key: str) -> str:
+    return f"{pkg.image.rsplit(':', 1)[0]}:{key[:20]}"
+
+
+def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Store, rev: Revision,
+                base_id: str, push_to: Any = None) -> ImageResult:
+    """``base_id``: the local base image's ID ("" when the base is remote). ``push_to``: a registry
+    target (``registry.Target``) the builder pushes to straight, by digest; nothing is loaded."""
     slug = package_slug(pkg)
-    ctx = ctxmod.stage(
-        store.context_dir(slug),
-        binaries=binaries.files,
-        shim=None if direct else shim_path(),
-        linkable=store.root,
-        digest=store.digest,
-    )
-    dockerfile = render(ctx, base=base, package=pkg.code_uri, labels=labels(pkg, rev), link=engine.supports_link)
+    digests = dict(bins.digests)
+
+    def digest(path):
+        for handler, p in bins.files.items():
+            if p == path and handler in digests:
+                return digests[handler]
+        return store.digest(path)
+
+    ctx = ctxmod.stage(store.context_dir(slug), binaries=bins.files, shim=None if opts.direct else shim_path(),
+                       linkable=store.root, digest=digest)
+    for path in bins.files.values():
+        if path.name == "binary" and store.root in path.parents:
+            store.refresh(path)  # the hard link into the context moved its ctime
+    epoch = created_epoch(opts, rev)
+    # The key is over the COPY --link form; an engine without it gets plain COPY (below).
+    dockerfile = render(ctx, base=opts.base, package=pkg.code_uri, labels=labels(pkg, rev, epoch), link=True)
     platform = f"linux/{DOCKER_ARCH[pkg.arch]}"
-    tag = pkg.image
     # A base held locally (a mirror pulled once, the stand-in) counts by its content: rebuilding it
     # must rebuild the image. A remote base counts by its reference; pin a digest to track it.
-    local_base = dockercli.image_inspect(base)
-    base_id = local_base.get("Id", "") if local_base else ""
-    key = hashlib.sha256(
-        "\0".join([dockerfile, platform, tag, builder or "", base_id, str(compression_level)]).encode()
-    ).hexdigest()
+    key = hashlib.sha256("\0".join([dockerfile, platform, opts.builder or "", base_id,
+                                    str(opts.compression_level)]).encode()).hexdigest()
+    tag = local_tag(pkg, key)
 
     last = store.image(slug)
-    if last and last.key == key:
-        found = dockercli.image_inspect(tag)
-        if found and found.get("Id") == last.image_id:
+    if push_to is None and last and last.key == key and last.tag == tag:
+        found = dockercli.image_id(tag)
+        if found and found == last.image_id:
             return ImageResult(pkg, tag, last.image_id, last.digest, cached=True)
 
+    engine = dockercli.buildx(opts.builder)
     if not engine.supports_link:
-        log.warning(
-            "%s: this engine (Docker %s) has no COPY --link: the image is correct, but layer digests "
-            "will not stay stable across builds; Docker 23+ fixes that",
-            pkg.code_uri,
-            engine.version,
-        )
+        log.warning("%s: this engine (Docker %s) has no COPY --link: the image is correct, but layer digests "
+                    "will not stay stable across builds; Docker 23+ fixes that", pkg.code_uri, engine.version)
+        dockerfile = render(ctx, base=opts.base, package=pkg.code_uri, labels=labels(pkg, rev, epoch), link=False)
     (ctx.root / "Dockerfile").write_text(dockerfile)
-    log.info("%s: docker buildx build %s (%s, %d layer(s) on %s)", pkg.code_uri, tag, platform, len(ctx.layers), base)
-    build_args = {"SOURCE_DATE_EPOCH": os.environ["SOURCE_DATE_EPOCH"]} if "SOURCE_DATE_EPOCH" in os.environ else {}
+    log.debug("%s: docker buildx build %s (%s, %d layer(s) on %s)", pkg.code_uri, tag, platform, len(ctx.layers),
+              opts.base)
     built = dockercli.build(
-        ctx.root,
-        tag=tag,
-        platform=platform,
-        builder=builder,
-        cache_from=cache_from,
-        cache_to=cache_to,
-        compression_level=compression_level,
-        build_args=build_args,
-        what=f"package {pkg.code_uri}",
+        ctx.root, tag=tag, platform=platform, builder=opts.builder, cache_from=opts.cache_from,
+        cache_to=opts.cache_to, compression_level=opts.compression_level,
+        build_args={"SOURCE_DATE_EPOCH": str(epoch)}, what=f"package {pkg.code_uri}",
+        push_to=push_to.name if push_to is not None else None,
+        insecure=bool(push_to is not None and push_to.insecure), env=push_to.env if push_to is not None else None,
     )
-    found = dockercli.image_inspect(tag)
-    image_id = found.get("Id", "") if found else ""
+    if push_to is not None:
+        return ImageResult(pkg, tag, "", built.digest, cached=False, builder_output=built.output)
+    image_id = dockercli.image_id(tag) or ""
     store.put_image(slug, ImageState(key=key, tag=tag, image_id=image_id, digest=built.digest))
     return ImageResult(pkg, tag, image_id, built.digest, cached=False)

@@ -2,7 +2,7 @@
 
 BuildKit decides what changed in a context by size and mtime, so a rebuilt binary staged under
 its old name with the same size and a fixed mtime would ship the old bytes (measured; see
-ENVIRONMENT.md "Layers"). Content-addressed folder names make that impossible. Fixed mtimes on
+docs/design.md, "Layers"). Content-addressed folder names make that impossible. Fixed mtimes on
 every file and folder keep each layer's tar, and so its digest, the same across builds and
 machines.
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from shimimg.fsutil import sha256_file
+from shimimg.fsutil import check_no_link, ensure_dir, remove_tree, sha256_file
 
 # 2000-01-01: any fixed time works; zero upsets some tar readers.
 FIXED_MTIME = 946684800
@@ -49,7 +49,7 @@ def _folder_name(entries: Sequence[tuple[str, str]]) -> str:
 def _place(src: Path, target: Path, linkable: Path | None) -> None:
     """Hard-link files shimimg owns (its cache sits on the same disk); copy anything else, so
     fixing the staged file's mode and time never touches a user's file."""
-    if linkable is not None and linkable in src.parents:
+    if linkable is not None and Path(os.path.realpath(src)).is_relative_to(os.path.realpath(linkable)):
         try:
             os.link(src, target)
             return
@@ -62,9 +62,10 @@ def _stage_layer(root: Path, entries: Sequence[tuple[str, Path, str]], linkable:
     """Stage (image path, source, digest) entries as one content-addressed folder."""
     name = _folder_name([(dest, digest) for dest, _, digest in entries])
     folder = root / name
+    check_no_link(folder, "build context")
     if not folder.is_dir():
         tmp = root / f".{name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp, "build context")
         for dest, src, _ in entries:
             target = tmp / dest
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +93,7 @@ def stage(
 
     Folders no longer used are removed, so the context holds exactly this image's files.
     """
-    root.mkdir(parents=True, exist_ok=True)
+    ensure_dir(root.parent, root.name, what="build context")
     layers: list[Layer] = []
     if shim is not None:
         layers.append(_stage_layer(root, [(SHIM_PATH, shim, sha256_file(shim))]))
@@ -105,5 +106,5 @@ def stage(
     keep = {layer.folder for layer in layers} | {"Dockerfile"}
     for child in root.iterdir():
         if child.name not in keep:
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+            remove_tree(child, "build context") if not child.is_symlink() else child.unlink()
     return Context(root=root, layers=tuple(layers))

@@ -11,11 +11,14 @@ A function is moved when, after SAM's Globals are applied:
 A Go function shimimg cannot build (code in S3, a Handler or code location given by an intrinsic,
 no code location at all, inline code) is recorded in ``Plan.skipped`` with the fix; ``migrate``
 refuses such templates, because go1.x functions left behind cannot be deployed any more.
-Functions in other runtimes, and those already on images, are ``Plan.untouched``.
+Functions in other runtimes, and those already on images, are ``Plan.untouched``, each with the
+reason. A provided function with ``Handler: bin/x`` whose CodeUri is the package of moving go1.x
+functions moves with them, built or not: it is one of that multi-binary package's handlers.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from shimimg.errors import ShimimgError
-from shimimg.plan import Arch, Function, Package, Plan, Skipped
+from shimimg.plan import Arch, Function, Package, Plan, Skipped, Untouched
 from shimimg.template.document import (
     MERGE_TAG,
     Document,
@@ -123,39 +126,62 @@ def discover(doc: Document, *, arch: str = "arm64") -> Plan:
     target = check_arch(arch)
     found: dict[Path, tuple[Local, list[Function]]] = {}
     skipped: list[Skipped] = []
-    untouched: list[str] = []
+    untouched: list[Untouched] = []
+    pending: list[tuple[Local, Function, str]] = []  # provided functions whose package decides
     probe = Probe()
     for site in function_sites(doc):
         outcome = _classify(doc, site, probe)
-        if outcome is None:
-            untouched.append(site.logical_id)
+        if isinstance(outcome, Untouched):
+            untouched.append(outcome)
         elif isinstance(outcome, Skipped):
             skipped.append(outcome)
+        elif isinstance(outcome, _Pending):
+            pending.append((outcome.local, outcome.fn, outcome.reason))
         else:
             local, fn = outcome
             found.setdefault(local.path, (local, []))[1].append(fn)
+    for local, fn, reason in pending:
+        if local.path in found and any(f.runtime == GO_RUNTIME for f in found[local.path][1]):
+            found[local.path][1].append(fn)
+        else:
+            untouched.append(Untouched(fn.logical_id, reason))
+    order = {site.logical_id: i for i, site in enumerate(function_sites(doc))}
     taken: dict[str, Path] = {}
     packages = []
     for path, (local, fns) in found.items():
         image = unique_image(image_name(local, doc.directory), path, taken)
+        fns.sort(key=lambda f: order[f.logical_id])
         packages.append(Package(local.code_uri, path, local.kind, image, target, tuple(fns)))
+    untouched.sort(key=lambda u: order[u.logical_id])
     return Plan(doc.path.absolute(), tuple(packages), tuple(skipped), tuple(untouched))
 
 
-def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function] | Skipped | None:
+@dataclass(frozen=True)
+class _Pending:
+    local: Local
+    fn: Function
+    reason: str  # why it stays when no go1.x function shares its package
+
+
+def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function] | Skipped | Untouched | _Pending:
     props = effective(doc, site)
+    leave = functools.partial(Untouched, site.logical_id)
     package_type = props.get("PackageType")
     if package_type is not None and literal(package_type) != "Zip":
-        return None  # already an image, or an intrinsic we cannot evaluate
+        shown = literal(package_type)
+        return leave(f"PackageType {shown}: already a container image" if shown
+                     else "PackageType is given by an intrinsic")
     runtime = literal(props.get("Runtime"))
     if runtime != GO_RUNTIME and runtime not in PROVIDED_RUNTIMES:
-        return None
+        return leave(f"Runtime {runtime}: not Go" if runtime else "no literal Runtime (an intrinsic, or none)")
     go = runtime == GO_RUNTIME
     line = doc.line(site.key)
 
-    def skip(reason: str, fix: str) -> Skipped | None:
+    def skip(reason: str, fix: str) -> Skipped | Untouched:
         # A provided function we cannot inspect may be an ordinary custom runtime: leave it.
-        return Skipped(site.logical_id, reason, fix=fix, line=line) if go else None
+        if go:
+            return Skipped(site.logical_id, reason, fix=fix, line=line)
+        return leave(f"{runtime}, {reason}: left as a custom runtime")
 
     handler_node = props.get("Handler")
     handler = literal(handler_node)
@@ -167,7 +193,7 @@ def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function]
             "write the binary's path in the package, e.g. Handler: bin/my_function",
         )
     if not go and strip_dot_slash(handler) == "bootstrap":
-        return None
+        return leave(f"{runtime} with Handler bootstrap: already a custom runtime")
     bad = _bad_handler(handler)
     if bad:
         return skip(f"Handler {handler!r} {bad}", "write the binary's path relative to the package, e.g. bin/my_func")
@@ -181,9 +207,9 @@ def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function]
             "every resource that shares the merged values",
             "write the merged properties out in full in this function",
         )
-    if not go and not probe.holds(code, handler):
-        return None
     env = _environment(inherited(doc, site).get("Environment"), get(site.properties, "Environment"))
+    arches = props.get("Architectures")
+    first = arches.value[0] if isinstance(arches, SequenceNode) and len(arches.value) == 1 else None
     fn = Function(
         logical_id=site.logical_id,
         resource_type=site.resource_type,
@@ -193,11 +219,17 @@ def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function]
         timeout=integer(props.get("Timeout")),
         environment=env,
         layers=get(site.properties, "Layers") is not None,
+        template_arch=literal(first) if first is not None else None,
     )
+    if not go and not probe.holds(code, handler):
+        return _Pending(code, fn, f"{runtime} with Handler {handler}, but {code.code_uri} holds no such file and no "
+                                  "go.mod, and no go1.x function shares it: an ordinary custom runtime")
     return code, fn
 
 
 def _bad_handler(handler: str) -> str | None:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in handler):
+        return "holds control characters"
     if handler.startswith("/"):
         return "is an absolute path"
     if ".." in handler.split("/"):

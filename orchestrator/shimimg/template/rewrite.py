@@ -40,12 +40,14 @@ def render_migrated(
     direct: bool = False,
     drop_layers: bool = False,
     output_path: Path,
+    relocations: list[tuple[str, str]] | None = None,
 ) -> str:
     """The text of ``doc`` with every function of ``plan`` moved to its package's image.
 
     ``image_uris`` maps ``Package.path`` to the ImageUri to write (default: ``Package.image``, the
     local tag ``shimimg build`` produces). ``direct`` runs the binary as the entry point, no shim.
-    Relative paths are rewritten to work from ``output_path``'s directory.
+    Relative paths are rewritten to work from ``output_path``'s directory (each (old, new) is
+    appended to ``relocations`` when given).
     """
     check_migratable(doc, plan, drop_layers)
     uris = dict(image_uris or {})
@@ -69,7 +71,7 @@ def render_migrated(
             _migrate_function(editor, site, pkg, fn, uri, direct, drop_layers, globals_)
         edit_globals(editor, globals_, sites.values())
     edits = editor.edits()
-    edits += _relocations(doc, Path(output_path), edits)
+    edits += _relocations(doc, Path(output_path), edits, relocations)
     text = apply_edits(doc.text, edits)
     if text != doc.text:
         _verify(doc, text)
@@ -225,7 +227,8 @@ def _opt_out(editor: Editor, site: Site, props: list[str]) -> None:
         seq.insert(seq.size, None, prop)
 
 
-def _relocations(doc: Document, output_path: Path, edits: list[Edit]) -> list[Edit]:
+def _relocations(doc: Document, output_path: Path, edits: list[Edit],
+                 report: list[tuple[str, str]] | None = None) -> list[Edit]:
     """Edits that make relative paths work from ``output_path``'s directory, skipping text that
     other edits already remove or replace."""
     out_dir = Path(os.path.normpath(output_path.absolute().parent))
@@ -246,6 +249,8 @@ def _relocations(doc: Document, output_path: Path, edits: list[Edit]) -> list[Ed
         new = relocated(literal(node) or "", template_dir, out_dir)
         if new is not None:
             out.append(replace_scalar(doc, node, new, flow=flow))
+            if report is not None:
+                report.append((literal(node) or "", new))
     return out
 
 

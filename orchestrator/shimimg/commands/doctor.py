@@ -1,0 +1,1 @@
+"""``shimimg doctor``: placeholder until implemented."""

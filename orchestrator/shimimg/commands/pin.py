@@ -1,0 +1,1 @@
+"""``shimimg pin``: placeholder until implemented."""

@@ -1,0 +1,88 @@
+"""The plan every building command starts from, with the refusals and notices they share."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from shimimg.config import Settings
+from shimimg.errors import ShimimgError
+from shimimg.plan import Package, Plan
+from shimimg.template import check_migratable, discover, load_document
+from shimimg.template.packages import strip_dot_slash
+
+log = logging.getLogger("shimimg")
+BUILD_DIR = Path(".shimimg") / "build"
+
+
+def source_of(template: Path) -> Path | None:
+    """Where the template shimimg migrated came from, when ``template`` is shimimg's output."""
+    t = template.resolve()
+    if t.parent.name == BUILD_DIR.name and t.parent.parent.name == BUILD_DIR.parent.name:
+        candidate = t.parent.parent.parent / t.name
+        if candidate.is_file():
+            return candidate
+    bak = template.with_name(template.name + ".bak")
+    return bak if bak.is_file() else None
+
+
+def already_migrated(template: Path, plan: Plan) -> ShimimgError | None:
+    images = [u.logical_id for u in plan.untouched if u.reason.startswith("PackageType Image")]
+    if plan.packages or plan.skipped or not images:
+        return None
+    source = source_of(template)
+    where = (f"the original is {source}" if source else
+             "run shimimg on the template from before the migration (the one with Runtime go1.x / Handler bin/x)")
+    return ShimimgError(f"{template} is already migrated: {len(images)} function(s) are container images "
+                        f"({', '.join(images[:5])}{', ...' if len(images) > 5 else ''}) and none is a Go zip function",
+                        hint=where + (f": shimimg build -t {source}" if source else ""))
+
+
+def announce_arch_changes(plan: Plan) -> None:
+    changes = plan.arch_changes()
+    if not changes:
+        return
+    by: dict[tuple[str, str], list[str]] = {}
+    for fn, old, new in changes:
+        by.setdefault((old, new), []).append(fn.logical_id)
+    for (old, new), names in by.items():
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        log.warning("%s → %s: %s; pass --arch %s to keep %s", old, new, shown, old, old)
+
+
+def load_plan(template: Path, settings: Settings) -> tuple[Any, Plan]:
+    doc = load_document(template)
+    plan = discover(doc, arch=settings.arch)
+    # Before any compiling: the same refusals migrate gives (unbuildable functions, Layers).
+    check_migratable(doc, plan, settings.drop_layers)
+    if not plan.packages:
+        raise already_migrated(template, plan) or ShimimgError(
+            f"{template}: no Go functions with a binary Handler (go1.x or provided.* with Handler: bin/<name>) found",
+            hint="check the template path (-t), or run `shimimg plan` to see what shimimg finds and why",
+        )
+    announce_arch_changes(plan)
+    return doc, plan
+
+
+def _matches(pkg: Package, key: str, base: Path) -> bool:
+    if strip_dot_slash(key).rstrip("/") == strip_dot_slash(pkg.code_uri).rstrip("/"):
+        return True
+    try:
+        return (base / key).resolve() == pkg.path
+    except (OSError, ValueError):
+        return False
+
+
+def select(plan: Plan, only: Sequence[str]) -> list[Package]:
+    """The packages named by ``--package`` (all when none is named); unknown names are refused."""
+    if not only:
+        return list(plan.packages)
+    base = plan.template.parent
+    unknown = [k for k in only if not any(_matches(p, k, base) for p in plan.packages)]
+    if unknown:
+        raise ShimimgError(f"--package names no package of {plan.template}: {', '.join(unknown)}",
+                           problems=[f"{p.code_uri} ({len(p.functions)} function(s))" for p in plan.packages],
+                           hint="name packages by their CodeUri, as listed above")
+    return [p for p in plan.packages if any(_matches(p, k, base) for k in only)]

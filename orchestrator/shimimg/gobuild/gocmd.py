@@ -1,0 +1,110 @@
+"""The only module that runs ``go``: ``go env``, ``go list`` and ``go build``, with the same
+environment (GOOS, GOARCH, CGO_ENABLED, tags) for all three, so what ``go list`` reports is what
+``go build`` compiles.
+
+Every package argument is an import path go printed or a ``./``-relative folder, and goes after
+``--``: nothing from a template or a config file can be read as a flag.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shimimg.errors import ShimimgError
+from shimimg.plan import GOARCH
+from shimimg.proc import CommandFailed, ProgramMissing, Result, run
+
+log = logging.getLogger("shimimg.go")
+
+# lambda.norpc drops aws-lambda-go's go1.x RPC server (unused on provided.* runtimes).
+NORPC = "lambda.norpc"
+# -trimpath and an empty buildid make the same source give the same bytes on any machine, so
+# unchanged binaries keep their layer digests. VCS stamping would put the commit and dirty state
+# into every binary, changing all of them (and their layers) on any commit.
+LDFLAGS = "-s -w -buildid="
+FLAGS = ("-buildvcs=false", "-trimpath", "-ldflags", LDFLAGS)
+# What `go env` reports that changes what the go command produces or where it reads from.
+ENV_KEYS = ("GOMOD", "GOWORK", "GOVERSION", "GOROOT", "GOFLAGS", "GOEXPERIMENT", "GOAMD64", "GOARM64",
+            "GOMODCACHE", "GOTOOLCHAIN", "GOPROXY", "GOINSECURE", "GONOSUMDB")
+# Files of a package that go reads to build it (go list's field names).
+FILE_FIELDS = ("GoFiles", "CgoFiles", "CFiles", "CXXFiles", "MFiles", "HFiles", "FFiles", "SFiles", "SwigFiles",
+               "SwigCXXFiles", "SysoFiles", "EmbedFiles")
+LIST_FIELDS = ("Dir", "ImportPath", "Name", "Standard", "Module", "Deps", "Error", "DepsErrors", "IgnoredGoFiles",
+               *FILE_FIELDS)
+
+INSTALL_HINT = "install Go 1.21+ (https://go.dev/dl/), or pass --prebuilt to take binaries you built"
+
+
+@dataclass(frozen=True)
+class BuildEnv:
+    arch: str  # Lambda's name: arm64 / x86_64
+    tags: tuple[str, ...]  # user tags; lambda.norpc is always added
+
+    @property
+    def tag_list(self) -> str:
+        return ",".join(dict.fromkeys([NORPC, *self.tags]))
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"GOOS": "linux", "GOARCH": GOARCH[self.arch], "CGO_ENABLED": "0"}
+
+    def describe(self) -> str:
+        return f"linux/{GOARCH[self.arch]} tags={self.tag_list} flags={' '.join(FLAGS)}"
+
+
+def _go(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None, check: bool = True) -> Result:
+    try:
+        return run(["go", *args], cwd=cwd, env=env, check=check)
+    except ProgramMissing:
+        raise ShimimgError("go is not installed (or not on PATH)", hint=INSTALL_HINT) from None
+
+
+def go_env(directory: Path, build: BuildEnv) -> dict[str, str]:
+    """``go env`` as the go command sees it in ``directory`` (its module, workspace, toolchain)."""
+    try:
+        r = _go(["env", "-json", *ENV_KEYS], cwd=directory, env=build.env)
+    except CommandFailed as e:
+        raise ShimimgError(f"`go env` failed in {directory}: {e.result.err.strip() or e.result.out.strip()}",
+                           hint="check the Go installation and the go.mod / go.work files there") from None
+    data = json.loads(r.out or "{}")
+    return {k: str(data.get(k, "")) for k in ENV_KEYS}
+
+
+def _stream(text: str) -> list[dict[str, Any]]:
+    """``go list -json`` prints one JSON object after another."""
+    dec = json.JSONDecoder()
+    out, i = [], 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return out
+        obj, i = dec.raw_decode(text, i)
+        out.append(obj)
+
+
+def go_list(module_root: Path, patterns: Sequence[str], build: BuildEnv, *, deps: bool = False) -> list[dict[str, Any]]:
+    """``go list -e -json`` of ``patterns`` (with ``-deps``: and everything they import), in
+    ``module_root`` with the build's environment and tags."""
+    args = ["list", "-e", f"-json={','.join(LIST_FIELDS)}", "-tags", build.tag_list]
+    if deps:
+        args.append("-deps")
+    try:
+        r = _go([*args, "--", *patterns], cwd=module_root, env=build.env)
+    except CommandFailed as e:
+        # -e reports package problems in the output; a failure here is the module itself.
+        detail = (e.result.err.strip() or e.result.out.strip()).splitlines()
+        raise ShimimgError(f"`go list` failed in {module_root}:", problems=detail[-15:],
+                           hint="fix the module (go.mod, go.work) so that `go list ./...` works there") from None
+    return _stream(r.out)
+
+
+def go_build(module_root: Path, packages: Sequence[str], out_dir: Path, build: BuildEnv) -> Result:
+    """``go build -o OUT_DIR/ PACKAGES`` (one output per main package, named by go)."""
+    return _go(["build", "-o", f"{out_dir}/", "-tags", build.tag_list, *FLAGS, "--", *packages],
+               cwd=module_root, env=build.env, check=False)

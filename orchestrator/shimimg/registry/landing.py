@@ -1,0 +1,90 @@
+"""One package image into its repository under its content tag, and what that uploaded."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from shimimg.errors import ShimimgError
+from shimimg.image.build import ImageResult
+from shimimg.registry.messages import UNCHANGED
+from shimimg.registry.push import Pusher, Stats, Target, check_image
+from shimimg.registry.refs import content_tag
+
+log = logging.getLogger("shimimg.registry")
+
+# BuildKit's plain progress for a push: one line per blob it uploaded or found
+# ("pushing layer sha256:... done"/"layer sha256:... already exists"/"mounted from").
+_BK_BLOB = re.compile(
+    r"(?P<what>pushing layer|mounted|already exists)\S*\s+(?:from \S+\s+)?(?P<digest>sha256:[0-9a-f]{64})"
+)
+
+
+def human_bytes(n: int) -> str:
+    if n < 1000:
+        return f"{n} B"
+    size = float(n)
+    for unit in ("kB", "MB", "GB"):
+        size /= 1000
+        if size < 1000 or unit == "GB":
+            return f"{size:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _short(digest: str) -> str:
+    return digest.partition(":")[2][:12]
+
+
+def land(pusher: Pusher, img: ImageResult, target: Target, *, force: bool,
+         builder_output: str | None = None) -> tuple[str, str, Stats]:
+    """(digest, content tag, stats) once ``img`` is in ``target`` under its content tag."""
+    pkg = img.package
+    pushed_by_builder = builder_output is not None
+    expected = img.digest or img.image_id
+    ctag = content_tag(expected)
+    uri = f"{target.repository.uri}:{ctag}"
+    remote = pusher.inspect(target, ctag)
+    outcomes: dict[str, str] = {}
+    if remote is not None and remote.digest != expected and not pushed_by_builder:
+        # The classic image store names images by config digest and compresses at push time.
+        config = (pusher.manifest(target, target.ref(ctag)).get("config") or {}).get("digest", "")
+        if config == img.image_id:
+            expected = remote.digest
+    if remote is not None and remote.digest == expected:
+        log.info("%s: %s is already there", pkg.code_uri, uri)
+    elif remote is not None and not force:
+        raise ShimimgError(f"{uri} points at {remote.digest}, not at this build ({expected}); {UNCHANGED}",
+                           hint="pass --force to overwrite it")
+    elif pushed_by_builder:
+        log.info("%s: naming %s@%s as %s", pkg.code_uri, target.name, expected, ctag)
+        pusher.name(target, f"{target.name}@{expected}", ctag)
+    else:
+        log.info("%s: pushing %s", pkg.code_uri, uri)
+        outcomes = pusher.push(target, img.image_id or img.tag, ctag)
+    remote = pusher.inspect(target, ctag)
+    if remote is None:
+        raise ShimimgError(f"{uri} is missing right after its push; {UNCHANGED}",
+                           hint="check the registry's logs, then run again")
+    check_image(target, ctag, remote, pkg)
+    manifest = pusher.manifest(target, target.ref(ctag))
+    layers = manifest.get("layers", [])
+    if pushed_by_builder:
+        stats = _builder_stats(builder_output or "", layers)
+    else:
+        sent = [layer for layer in layers if outcomes.get(_short(layer["digest"])) == "Pushed"]
+        mounted = sum(1 for status in outcomes.values() if status.startswith("Mounted from"))
+        stats = Stats(len(layers), len(sent), sum(int(x.get("size", 0)) for x in sent), mounted)
+    if outcomes or pushed_by_builder:
+        log.info("%s: %s@%s: %d of %d layer(s) uploaded (%s)%s", pkg.code_uri, target.repository.uri, remote.digest,
+                 stats.layers_pushed, stats.layers, human_bytes(stats.bytes_pushed),
+                 f", {stats.layers_mounted} mounted from other repositories" if stats.layers_mounted else "")
+    return remote.digest, ctag, stats
+
+
+def _builder_stats(output: str, layers: list[dict]) -> Stats:
+    seen: dict[str, str] = {}
+    for m in _BK_BLOB.finditer(output):
+        seen.setdefault(m.group("digest"), m.group("what"))
+    sent = [x for x in layers if seen.get(x["digest"]) == "pushing layer"]
+    mounted = sum(1 for x in layers if seen.get(x["digest"]) == "mounted")
+    return Stats(len(layers), len(sent), sum(int(x.get("size", 0)) for x in sent), mounted)

@@ -1,0 +1,253 @@
+"""Push package images and pin them by digest.
+
+Each package image lands once, under a tag derived from its content (``sha256-<24 hex>``) plus
+any ``--tag``, and every function of the package is then pinned to ``repository@sha256:...``.
+Images built into the local engine are pushed by the engine; images a remote builder built were
+pushed by the builder itself (by digest) and are only named here, registry-side. Every network
+step is bounded (``--timeout`` without progress) and retried (``--retries``) when the failure is
+transient; the caller writes the template only after ``push_all`` returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from shimimg.errors import ShimimgError
+from shimimg.image.build import ImageResult
+from shimimg.plan import DOCKER_ARCH, Package
+from shimimg.registry import ecr, transport
+from shimimg.registry.credentials import private_config
+from shimimg.registry.messages import UNCHANGED, failure
+from shimimg.registry.refs import Repository, check_tags
+
+log = logging.getLogger("shimimg.registry")
+T = TypeVar("T")
+
+# Lambda runs only a single-platform image manifest: an index (multi-platform, or carrying
+# attestations) is refused at deploy time.
+IMAGE_MANIFESTS = frozenset({
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+})
+_LOOPBACK = ("127.", "localhost", "[::1]")
+
+
+@dataclass(frozen=True)
+class Target:
+    repository: Repository
+    endpoint: str  # where the registry traffic goes
+    env: Mapping[str, str] | None = None  # docker CLI environment with this run's credentials
+    auth: Mapping[str, str] | None = None  # the same credentials for the engine API
+    immutable: bool = False
+
+    def ref(self, tag: str) -> str:
+        return f"{self.endpoint}/{self.repository.name}:{tag}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.endpoint}/{self.repository.name}"
+
+    @property
+    def insecure(self) -> bool:
+        """Plain HTTP, as docker allows for loopback registries only."""
+        return self.endpoint.startswith(_LOOPBACK)
+
+
+@dataclass(frozen=True)
+class Stats:
+    layers: int = 0
+    layers_pushed: int = 0
+    bytes_pushed: int = 0  # compressed layer bytes this run uploaded
+    layers_mounted: int = 0  # blobs the registry copied from another of its repositories
+
+
+@dataclass(frozen=True)
+class Pushed:
+    package: Package
+    repository: Repository
+    digest: str
+    tags: tuple[str, ...]
+    stats: Stats = field(default_factory=Stats)
+
+    @property
+    def image_uri(self) -> str:
+        return self.repository.pinned(self.digest)
+
+
+@contextlib.contextmanager
+def connect(repositories: Sequence[Repository], *, endpoint: str | None, create: bool, timeout: float,
+            retries: int, ecr_client: Callable[..., Any] = ecr.ecr_client) -> Iterator[dict[Repository, Target]]:
+    """Check (or create) ECR repositories and log in, before anything is built; the credentials
+    live in a private docker config until the block ends (also on an interrupt)."""
+    repos = sorted(set(repositories), key=lambda r: r.uri)
+    ecr.require_ecr_support(repos)
+    credentials: dict[str, tuple[str, str]] = {}
+    mutability: dict[Repository, str] = {}
+    clients: dict[str, Any] = {}
+    for repo in repos:
+        if not repo.is_ecr:
+            continue
+        if repo.region not in clients:
+            clients[repo.region] = ecr_client(repo.region, timeout=timeout, retries=retries)
+        mutability[repo] = ecr.ensure_repository(clients[repo.region], repo, create=create)
+        credentials[endpoint or repo.host] = ecr.ecr_login(clients[repo.region], repo)
+    with contextlib.ExitStack() as stack:
+        env = stack.enter_context(private_config(credentials)) if credentials else None
+        targets = {}
+        for repo in repos:
+            where = endpoint or repo.host
+            user_secret = credentials.get(where) if repo.is_ecr else None
+            auth = ({"username": user_secret[0], "password": user_secret[1], "serveraddress": where}
+                    if user_secret else None)
+            targets[repo] = Target(repo, where, env if repo.is_ecr else None, auth,
+                                   immutable=mutability.get(repo) == "IMMUTABLE")
+        yield targets
+
+
+class Pusher:
+    def __init__(self, *, retries: int, timeout: float, sleep: Callable[[float], None] = time.sleep,
+                 backoff: float = 1.0) -> None:
+        self.attempts = max(1, retries + 1)
+        self.timeout = timeout
+        self.sleep = sleep
+        self.backoff = backoff
+
+    def retrying(self, target: Target, what: str, call: Callable[[], T],
+                 on_failure: Callable[[transport.RegistryFailure], None] = lambda e: None) -> T:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return call()
+            except transport.RegistryFailure as e:
+                on_failure(e)
+                if e.kind not in transport.RETRYABLE or attempt == self.attempts:
+                    raise failure(e, target.repository, target.endpoint, attempts=attempt,
+                                  timeout=self.timeout) from None
+                delay = self.backoff * 2 ** (attempt - 1)
+                log.warning("%s: %s; retrying in %.0fs (%d/%d)", what, e.detail, delay, attempt, self.attempts - 1)
+                self.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def inspect(self, target: Target, tag: str) -> transport.RemoteImage | None:
+        ref = target.ref(tag)
+        return self.retrying(target, ref, lambda: transport.remote_image(ref, env=target.env, timeout=self.timeout))
+
+    def manifest(self, target: Target, ref: str) -> dict:
+        return self.retrying(target, ref, lambda: transport.remote_manifest(ref, env=target.env, timeout=self.timeout))
+
+    def push(self, target: Target, source: str, tag: str) -> dict[str, str]:
+        """Tag, push through the engine (retrying; each attempt skips what landed), untag."""
+        ref = target.ref(tag)
+        layers: dict[str, str] = {}
+
+        # "Pushed" in one attempt is "Layer already exists" in the next: the first word counts.
+        def keep(e: transport.RegistryFailure) -> None:
+            for short, status in e.layers.items():
+                layers.setdefault(short, status)
+
+        transport.tag(source, ref)
+        try:
+            outcome = self.retrying(target, f"push {ref}",
+                                    lambda: transport.push(ref, auth=target.auth, stall=self.timeout), keep)
+            for short, status in outcome.items():
+                layers.setdefault(short, status)
+        finally:
+            transport.untag(ref)
+        return layers
+
+    def name(self, target: Target, source_ref: str, tag: str) -> None:
+        """Point ``tag`` at what ``source_ref`` names, registry-side."""
+        ref = target.ref(tag)
+        self.retrying(target, ref, lambda: transport.retag(source_ref, ref, env=target.env, timeout=self.timeout))
+
+
+def check_image(target: Target, tag: str, remote: transport.RemoteImage, pkg: Package) -> None:
+    if remote.media_type not in IMAGE_MANIFESTS:
+        raise ShimimgError(
+            f"{target.repository.uri}:{tag} is a {remote.media_type or 'manifest of unknown type'}, "
+            f"not a single-platform image manifest; Lambda refuses it; {UNCHANGED}",
+            hint="build without attestations and for one platform (shimimg build does: --provenance=false, "
+                 "--sbom=false); with the containerd image store, check that the local image is not an index",
+        )
+    want = DOCKER_ARCH[pkg.arch]
+    if remote.architecture and remote.architecture != want:
+        raise ShimimgError(
+            f"{target.repository.uri}:{tag} is linux/{remote.architecture}, but {pkg.code_uri} runs on {pkg.arch}; "
+            f"{UNCHANGED}", hint="build again: the local image is not the one shimimg built for this package")
+
+
+def refuse_shared_tags(images: Sequence[ImageResult], repositories: Mapping[Path, Repository],
+                       tags: Sequence[str]) -> None:
+    if not tags:
+        return
+    by_repo: dict[str, list[str]] = {}
+    for img in images:
+        by_repo.setdefault(repositories[img.package.path].uri, []).append(img.package.code_uri)
+    shared = {uri: pkgs for uri, pkgs in by_repo.items() if len(pkgs) > 1}
+    if shared:
+        raise ShimimgError(
+            "--tag would name several packages' images in one repository",
+            problems=[f"{uri}: {', '.join(pkgs)}" for uri, pkgs in shared.items()],
+            hint="give each package its own repository (--repository PACKAGE=URI), or push without --tag",
+        )
+
+
+def push_all(
+    images: Sequence[ImageResult],
+    targets: Mapping[Path, Target],
+    *,
+    tags: Sequence[str] = (),
+    force: bool = False,
+    pusher: Pusher,
+    builder_pushed: Mapping[Path, str] | None = None,
+) -> list[Pushed]:
+    """Push every package image once and return where each landed, by digest.
+
+    Order, so a refusal leaves tags as they were: every image goes up under its content tag
+    first; then every ``--tag`` is checked, and only when none points at another image (or
+    ``force``) are they moved. ``builder_pushed``: package path → the BuildKit output of a build
+    that pushed straight to the registry (the image is there by digest already).
+    """
+    from shimimg.registry.landing import land
+
+    tags = check_tags(tags)
+    refuse_shared_tags(images, {p: t.repository for p, t in targets.items()}, tags)
+    landed = [land(pusher, img, targets[img.package.path], force=force,
+                   builder_output=(builder_pushed or {}).get(img.package.path)) for img in images]
+
+    moves: list[tuple[ImageResult, Target, str, str]] = []
+    conflicts: list[str] = []
+    for img, (digest, _, _) in zip(images, landed):
+        target = targets[img.package.path]
+        for t in tags:
+            remote = pusher.inspect(target, t)
+            if remote is None:
+                moves.append((img, target, digest, t))
+            elif remote.digest != digest:
+                conflicts.append(f"{target.repository.uri}:{t} points at {remote.digest}, "
+                                 f"this build of {img.package.code_uri} is {digest}")
+                if force and target.immutable:
+                    raise ShimimgError(f"{target.repository.uri} has immutable tags: --force cannot move {t}; "
+                                       f"{UNCHANGED}", hint="choose another --tag")
+                moves.append((img, target, digest, t))
+    if conflicts and not force:
+        raise ShimimgError(
+            f"tags already point at other images; none was moved and {UNCHANGED}", problems=conflicts,
+            hint="pass --force to move them, or choose other --tag values (the images are pushed under their "
+                 "content tags)",
+        )
+    for img, target, digest, t in moves:
+        pusher.name(target, f"{target.name}@{digest}", t)
+        remote = pusher.inspect(target, t)
+        if remote is None or remote.digest != digest:
+            raise ShimimgError(f"{target.repository.uri}:{t} does not point at {digest} after the push; {UNCHANGED}",
+                               hint="run again")
+        log.info("%s: tagged %s:%s", img.package.code_uri, target.repository.uri, t)
+
+    return [Pushed(img.package, targets[img.package.path].repository, digest, (ctag, *tags), stats)
+            for img, (digest, ctag, stats) in zip(images, landed)]
