@@ -48,6 +48,7 @@ class Engine:
     # The builder is the engine itself (buildx's docker driver): its images are the engine's.
     local: bool = True
     driver: str = "docker"
+    arch: str = ""  # the engine's own architecture (docker's name: amd64, arm64)
 
 
 def _major(version: str) -> int:
@@ -72,7 +73,7 @@ def engine() -> Engine:
             hint="start the Docker daemon (e.g. `sudo dockerd &` or Docker Desktop), or set DOCKER_HOST",
         )
     version = server.get("Version", "")
-    return Engine(version=version, supports_link=_major(version) >= 23)
+    return Engine(version=version, supports_link=_major(version) >= 23, arch=server.get("Arch", ""))
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ def buildx(builder: str | None = None) -> Engine:
     m = re.match(r"v?(\d+)\.(\d+)", info.buildkit)
     # A source build reports v0.0.0+unknown: it is current, so it has COPY --link.
     link = True if not m or info.buildkit.startswith("v0.0.0") else (int(m.group(1)), int(m.group(2))) >= (0, 10)
-    return Engine(version=eng.version, supports_link=link, local=info.driver == "docker", driver=info.driver)
+    return Engine(version=eng.version, supports_link=link, local=info.driver == "docker", driver=info.driver,
+                  arch=eng.arch)
 
 
 @dataclass(frozen=True)
@@ -204,3 +206,20 @@ def image_platforms(ref: str) -> list[str]:
     """Platforms the local image has (the containerd store keeps several under one name)."""
     r = _docker(["image", "inspect", "--format={{.Os}}/{{.Architecture}}", ref], check=False, timeout=60)
     return [line.strip() for line in r.out.splitlines() if line.strip()] if r.rc == 0 else []
+
+
+def unpack(ref: str, platform: str) -> None:
+    """Make a freshly loaded image of another platform usable by the engine's classic builder.
+
+    With the containerd image store, ``buildx --load`` unpacks only the engine's own platform;
+    creating a container unpacks the rest, while the classic builder (which ``sam local invoke``
+    uses to add its emulator) fails with "parent snapshot ... does not exist" (moby/buildkit#3891,
+    moby/moby#47823). Creating and removing a container, which runs nothing, settles it.
+    """
+    if engine().arch and platform.endswith("/" + engine().arch):
+        return
+    r = _docker(["container", "create", f"--platform={platform}", "--", ref], check=False, timeout=120)
+    if r.rc == 0 and r.out.strip():
+        _docker(["container", "rm", "--", r.out.strip()], check=False, timeout=60)
+    elif r.rc != 0:
+        log.debug("could not unpack %s for %s: %s", ref, platform, r.err.strip())

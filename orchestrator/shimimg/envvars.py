@@ -7,15 +7,13 @@ Overrides come in SAM's ``--env-vars`` format, so the file a team already keeps 
 
 ``Parameters`` applies to every function, a logical id's section to that function and wins.
 As in SAM, an override only sets a variable the template declares for the function (Lambda would
-have no other), and a variable whose value is an intrinsic (!Ref, !Sub, ...) that nothing overrides
-is set to an empty string, with a warning naming it.
+have no other), and a variable given by an intrinsic (!Ref, !Sub, ...) gets the value
+``sam local invoke`` gives it (parameters, pseudo parameters, placeholders: see localvalues).
 """
 
 from __future__ import annotations
 
-import datetime
 import json
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +26,10 @@ SHARED_SECTION = "Parameters"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_MEMORY_MB = 128  # Lambda's and SAM's default MemorySize
 DEFAULT_TIMEOUT_S = 3  # SAM's default Timeout
-# Obviously fake, so an SDK call fails with an auth error rather than reaching a real account.
+# Obviously fake (SAM's own), so an SDK call fails with an auth error rather than reaching an account.
 DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "shimimg-local-dummy",
-    "AWS_SECRET_ACCESS_KEY": "shimimg-local-dummy",
-    "AWS_SESSION_TOKEN": "shimimg-local-dummy",
+    "AWS_ACCESS_KEY_ID": "defaultkey",
+    "AWS_SECRET_ACCESS_KEY": "defaultsecret",
 }
 
 
@@ -99,45 +96,35 @@ def load_overrides(path: Path) -> Overrides:
     return Overrides(shared=shared, functions=sections, source=str(path))
 
 
-def _region(environ: Mapping[str, str]) -> str:
-    return environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-
-
-def _credentials(environ: Mapping[str, str]) -> dict[str, str] | None:
-    if environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
-        creds = {k: environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-        if environ.get("AWS_SESSION_TOKEN"):
-            creds["AWS_SESSION_TOKEN"] = environ["AWS_SESSION_TOKEN"]
-        return creds
-    return None
-
-
-def lambda_variables(
-    fn: Function, *, environ: Mapping[str, str], now: datetime.datetime | None = None
-) -> dict[str, str]:
-    """What Lambda sets for every function (reserved names: a template cannot set them)."""
-    region = _region(environ)
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    return {
+def lambda_variables(fn: Function, *, region: str, handler: str | None = None) -> dict[str, str]:
+    """What Lambda sets for every function (a template cannot set these names), with the values
+    ``sam local invoke`` gives them, so a function answers the same under either."""
+    out = {
+        "AWS_SAM_LOCAL": "true",
         "AWS_LAMBDA_FUNCTION_NAME": fn.logical_id,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory or DEFAULT_MEMORY_MB),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         # Not a Lambda variable: the emulator reads it to enforce the function's timeout.
         "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout or DEFAULT_TIMEOUT_S),
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.logical_id}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": f"{now:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"aws/lambda/{fn.logical_id}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "$LATEST",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_ACCOUNT_ID": "123456789012",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
     }
+    if handler:
+        out["AWS_LAMBDA_FUNCTION_HANDLER"] = handler
+    return out
 
 
 @dataclass(frozen=True)
 class Context:
     """What the local run knows besides the template: the environment, region, credentials, and
-    resolved values of variables given by intrinsics (logical id → name → value)."""
+    each function's variables resolved as ``sam local invoke`` resolves them (see localvalues)."""
 
     environ: Mapping[str, str]
-    region: str | None = None
+    region: str = DEFAULT_REGION
     resolved: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     credentials: Mapping[str, str] | None = None
 
@@ -146,38 +133,41 @@ class Context:
            profile: str | None = None, environ: Mapping[str, str]) -> Context:
         from shimimg import localvalues
 
-        region = region or _region(environ)
+        creds, profile_region = localvalues.session_credentials(profile, environ)
+        region = localvalues.region_of(region, template, environ, profile_region)
         resolved = localvalues.resolve_environments(doc, template, parameter_overrides=parameter_overrides,
                                                     region=region, environ=environ)
-        return cls(environ=environ, region=region, resolved=resolved,
-                   credentials=localvalues.credentials(profile, environ))
+        return cls(environ=environ, region=region, resolved=resolved, credentials=creds)
 
 
-def function_environment(fn: Function, overrides: Overrides, *, context: Context) -> Environment:
-    """Template variables (after Globals; intrinsics resolved as SAM resolves them locally), then
-    overrides, then Lambda's own variables and credentials."""
+def function_environment(fn: Function, overrides: Overrides, *, context: Context,
+                         handler: str | None = None) -> Environment:
+    """The template's variables (after Globals, intrinsics resolved), overridden as SAM overrides
+    them: the --env-vars file's function section, then its Parameters section, then a variable of
+    the same name in shimimg's own environment; then Lambda's variables and the credentials."""
     environ = context.environ
-    given = overrides.for_function(fn.logical_id)
-    declared = dict(fn.environment)
+    own = overrides.functions.get(fn.logical_id, {})
     resolved = context.resolved.get(fn.logical_id, {})
     variables: dict[str, str] = {}
     unresolved = []
     for name, literal in fn.environment:
-        if name in given:
-            variables[name] = given[name]
-        elif literal is None and name in resolved:
+        if name in own:
+            variables[name] = own[name]
+        elif name in overrides.shared:
+            variables[name] = overrides.shared[name]
+        elif name in environ:
+            variables[name] = environ[name]
+        elif literal is not None:
+            variables[name] = literal
+        elif name in resolved:
             variables[name] = resolved[name]
-        elif literal is None:
+        else:
             variables[name] = ""
             unresolved.append(name)
-        else:
-            variables[name] = literal
     # Names in the shared section that this function does not declare are normal; a function's
     # own section naming an undeclared variable is most likely a typo.
-    ignored = sorted(set(overrides.functions.get(fn.logical_id, {})) - set(declared))
-    creds = dict(context.credentials) if context.credentials else _credentials(environ)
-    variables.update(lambda_variables(fn, environ={**environ, "AWS_REGION": context.region or _region(environ)}))
-    variables.update(creds or DUMMY_CREDENTIALS)
-    return Environment(
-        variables=variables, unresolved=tuple(unresolved), ignored=tuple(ignored), real_credentials=creds is not None
-    )
+    ignored = sorted(set(own) - set(dict(fn.environment)))
+    variables.update(lambda_variables(fn, region=context.region, handler=handler))
+    variables.update(context.credentials or DUMMY_CREDENTIALS)
+    return Environment(variables=variables, unresolved=tuple(unresolved), ignored=tuple(ignored),
+                       real_credentials=context.credentials is not None)

@@ -13,30 +13,22 @@ stops), and carries labels naming its owner (boot id, pid, start time) and its e
 from __future__ import annotations
 
 import contextlib
-import http.client
-import json
 import logging
 import os
 import re
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from shimimg.errors import ShimimgError
-from shimimg.rie_output import Invocation, parse_report
-
-# The emulator is on loopback: never route to it through an HTTP(S)_PROXY from the environment.
-_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+from shimimg.rie_client import Emulator, docker_errors, engine_down, exited, short
 
 log = logging.getLogger("shimimg.rie")
 
-INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 RIE_PORT = "8080/tcp"
 RIE_BINARY = "/usr/local/bin/aws-lambda-rie"
 # Every invoke container carries it, so a test (or a user) can find any left behind.
@@ -63,21 +55,6 @@ class Spec:
     extra_ports: tuple[int, ...] = ()  # published on 127.0.0.1 as the same number (a debugger)
 
 
-def _docker_errors() -> tuple[type[BaseException], ...]:
-    import docker.errors
-    import requests.exceptions
-
-    return (docker.errors.DockerException, requests.exceptions.RequestException)
-
-
-def _engine_down(detail: str) -> ShimimgError:
-    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    return ShimimgError(
-        f"the Docker engine at {where} does not answer ({detail})",
-        hint="start the Docker daemon (e.g. `sudo dockerd &` or Docker Desktop), or set DOCKER_HOST",
-    )
-
-
 def connect() -> Any:
     """A docker SDK client for the engine the docker CLI would use; a clear error when it is down."""
     import docker
@@ -85,8 +62,8 @@ def connect() -> Any:
     try:
         client = docker.from_env()
         client.ping()
-    except _docker_errors() as e:
-        raise _engine_down(_short(e)) from None
+    except docker_errors() as e:
+        raise engine_down(short(e)) from None
     return client
 
 
@@ -95,13 +72,8 @@ def ping() -> None:
     connect().close()
 
 
-def _short(e: BaseException) -> str:
-    text = getattr(e, "explanation", None) or str(e)
-    return str(text).strip().splitlines()[-1] if str(text).strip() else type(e).__name__
-
-
 def _start_error(e: BaseException, spec: Spec) -> ShimimgError:
-    text = _short(e)
+    text = short(e)
     if spec.port and re.search(r"address already in use|port is already allocated", text):
         return ShimimgError(
             f"port {spec.port} on 127.0.0.1 is already in use",
@@ -139,7 +111,7 @@ def remove_stale(client: Any) -> list[str]:
     removed = []
     try:
         found = client.containers.list(all=True, filters={"label": LABEL})
-    except _docker_errors():
+    except docker_errors():
         return removed
     now = time.time()
     for c in found:
@@ -199,12 +171,12 @@ def _create(client: Any, spec: Spec, name: str) -> Any:
             hint="build it with `shimimg build` (`shimimg invoke` builds it unless --no-build is given)",
         ) from None
     except docker.errors.NotFound as e:
-        if spec.network and "network" in _short(e).lower():
+        if spec.network and "network" in short(e).lower():
             raise ShimimgError(f"docker network {spec.network!r} does not exist",
-                               hint="create it (docker network create NAME) or list them with `docker network ls`") from None
-        raise ShimimgError(f"docker could not create a container from {spec.image}: {_short(e)}") from None
-    except _docker_errors() as e:
-        raise ShimimgError(f"docker could not create a container from {spec.image}: {_short(e)}") from None
+                               hint="create it (docker network create NAME); `docker network ls` lists them") from None
+        raise ShimimgError(f"docker could not create a container from {spec.image}: {short(e)}") from None
+    except docker_errors() as e:
+        raise ShimimgError(f"docker could not create a container from {spec.image}: {short(e)}") from None
 
 
 def _remove(client: Any, container: Any, name: str) -> None:
@@ -217,122 +189,8 @@ def _remove(client: Any, container: Any, name: str) -> None:
         container.remove(force=True)
     except docker.errors.NotFound:
         pass
-    except _docker_errors() as e:
-        log.warning("could not remove container %s: %s (remove it with `docker rm -f %s`)", name, _short(e), name)
-
-
-class Emulator:
-    """A running container with the emulator answering on ``port``."""
-
-    def __init__(self, container: Any, port: int) -> None:
-        self.container = container
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}{INVOKE_PATH}"
-        self._seen = {"stdout": 0, "stderr": 0}
-
-    def _new_lines(self, stream: str) -> list[str]:
-        """Complete lines the container wrote to ``stream`` since the last call."""
-        data = self.container.logs(stdout=stream == "stdout", stderr=stream == "stderr")
-        start = self._seen[stream]
-        end = data.rfind(b"\n") + 1
-        if end <= start:
-            return []
-        self._seen[stream] = end
-        return data[start:end].decode("utf-8", "replace").splitlines()
-
-    def all_logs(self) -> str:
-        try:
-            return self.container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
-        except _docker_errors():
-            return ""
-
-    def wait_ready(self, deadline_s: float) -> float:
-        """Poll until the emulator answers HTTP; returns the seconds it took.
-
-        A TCP connect is not enough: docker's port proxy accepts on the host side before anything
-        listens in the container, then closes the connection.
-        """
-        t0 = time.monotonic()
-        while True:
-            try:
-                _LOCAL.open(f"http://127.0.0.1:{self.port}/", timeout=2).close()
-                return time.monotonic() - t0
-            except urllib.error.HTTPError:
-                return time.monotonic() - t0  # any HTTP answer (the emulator says 404 for /) means ready
-            except (OSError, http.client.HTTPException):
-                pass
-            try:
-                self.container.reload()
-            except _docker_errors() as e:
-                raise _engine_down(_short(e)) from None
-            if self.container.status in ("exited", "dead"):
-                raise _exited(self.container)
-            if time.monotonic() - t0 > deadline_s:
-                raise ShimimgError(
-                    f"the emulator did not answer on 127.0.0.1:{self.port} within {deadline_s:g} s",
-                    problems=_tail(self.all_logs()),
-                    hint="the lines above are the container's output",
-                )
-            time.sleep(0.2)
-
-    def invoke(self, event: bytes, *, timeout_s: float) -> Invocation:
-        """POST one event; collect the output the container printed for it up to its REPORT line."""
-        request = urllib.request.Request(
-            self.url, data=event, method="POST", headers={"Content-Type": "application/json"}
-        )
-        t0 = time.monotonic()
-        try:
-            with _LOCAL.open(request, timeout=timeout_s) as resp:
-                status, body = resp.status, resp.read()
-        except urllib.error.HTTPError as e:
-            status, body = e.code, e.read()
-        except (OSError, http.client.HTTPException) as e:
-            raise ShimimgError(
-                f"no answer from the emulator within {timeout_s:g} s ({_short(e)})",
-                problems=_tail(self.all_logs()),
-            ) from None
-        seconds = time.monotonic() - t0
-        output, emulator = self._collect(wait_for_report=status == 200)
-        report = None
-        for line in output:
-            parsed = parse_report(line)
-            if parsed:
-                report = parsed
-        return Invocation(status, body, tuple(output), tuple(emulator), seconds, report)
-
-    def _collect(self, *, wait_for_report: bool) -> tuple[list[str], list[str]]:
-        # Docker's log copier can trail the HTTP answer by a moment: wait for this invocation's
-        # REPORT (the emulator writes none when the runtime crashed, so then only a short grace).
-        deadline = time.monotonic() + (10.0 if wait_for_report else 1.0)
-        output: list[str] = []
-        emulator: list[str] = []
-        while True:
-            try:
-                output += self._new_lines("stdout")
-                emulator += self._new_lines("stderr")
-            except _docker_errors() as e:
-                raise _engine_down(_short(e)) from None
-            if any(line.startswith("REPORT RequestId:") for line in output) or time.monotonic() > deadline:
-                return output, emulator
-            time.sleep(0.05)
-
-
-def _exited(container: Any) -> ShimimgError:
-    code = container.attrs.get("State", {}).get("ExitCode")
-    try:
-        logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
-    except _docker_errors():
-        logs = ""
-    return ShimimgError(
-        f"the container exited (code {code}) before the emulator answered",
-        problems=_tail(logs),
-        hint="the lines above are the container's output",
-    )
-
-
-def _tail(logs: str, n: int = 30) -> list[str]:
-    lines = [line for line in logs.splitlines() if line.strip()]
-    return lines[-n:] or ["(the container printed nothing)"]
+    except docker_errors() as e:
+        log.warning("could not remove container %s: %s (remove it with `docker rm -f %s`)", name, short(e), name)
 
 
 @contextlib.contextmanager
@@ -351,11 +209,11 @@ def running(spec: Spec, *, ready_timeout_s: float = 120.0) -> Iterator[Emulator]
         try:
             container.start()
             container.reload()
-        except _docker_errors() as e:
+        except docker_errors() as e:
             raise _start_error(e, spec) from None
         binding = (container.ports or {}).get(RIE_PORT) or []
         if not binding and container.status in ("exited", "dead"):
-            raise _exited(container)
+            raise exited(container)
         if not binding:
             raise ShimimgError(f"docker published no host port for the emulator of {name}")
         emulator = Emulator(container, int(binding[0]["HostPort"]))

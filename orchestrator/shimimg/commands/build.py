@@ -42,10 +42,12 @@ def _binaries_label(b: binmod.Binaries) -> str:
 
 
 def build_images(template: Path, settings: Settings, *, only: Sequence[str] = (),
-                 push_to: Mapping[Path, Any] | None = None) -> tuple[Any, BuildResult]:
+                 push_to: Mapping[Path, Any] | None = None, loaded: tuple[Any, Plan] | None = None,
+                 ) -> tuple[Any, BuildResult]:
     """Build the images of the plan's packages (``only``: these CodeUris). ``push_to``: package
-    path → registry target, for a builder that pushes straight to the registry."""
-    doc, plan = load_plan(template, settings)
+    path → registry target, for a builder that pushes straight to the registry. ``loaded``: the
+    (document, plan) the caller already has."""
+    doc, plan = loaded or load_plan(template, settings)
     selected = select(plan, only)
     store = Store(settings.cache_dir, template.resolve().parent)
     opts = ImageSettings.of(settings)

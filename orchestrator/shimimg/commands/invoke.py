@@ -7,16 +7,14 @@ stderr; a function error or a timeout exits 1 once the container is gone.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import difflib
 import json
 import logging
 import os
 import platform
-import signal
 import statistics
 import sys
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -29,13 +27,14 @@ from shimimg.config import Settings
 from shimimg.errors import ShimimgError
 from shimimg.image.build import package_slug
 from shimimg.plan import DOCKER_ARCH, Function, Package, Plan
-from shimimg.rie_output import Invocation
+from shimimg.rie_output import Invocation, rapid_text
 
 log = logging.getLogger("shimimg.invoke")
 
 # Beyond the function's own timeout (the emulator enforces that one), time for a cold start
 # under emulation before the client gives up on the emulator itself.
 CLIENT_GRACE_S = 60.0
+DEBUG_TIMEOUT_S = 36000  # sam local invoke's, with --debug-port
 _HOST_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -110,7 +109,7 @@ def container_spec(
     )
 
 
-def _image(template: Path, settings: Settings, pkg: Package, no_build: bool) -> str:
+def _image(template: Path, settings: Settings, pkg: Package, no_build: bool, loaded: tuple) -> str:
     """The image ID of the function's package: built now (only that package), or as recorded by
     the last build (--no-build); never looked up by a tag another build could have moved."""
     if no_build:
@@ -119,7 +118,7 @@ def _image(template: Path, settings: Settings, pkg: Package, no_build: bool) -> 
             raise ShimimgError(f"package {pkg.code_uri} has not been built on this machine",
                                hint="drop --no-build (invoke builds it), or run `shimimg build` first")
         return state.image_id
-    _, result = build.build_images(template, settings, only=[pkg.code_uri])
+    _, result = build.build_images(template, settings, only=[pkg.code_uri], loaded=loaded)
     for img in result.images:
         if img.package.path == pkg.path:
             return img.image_id or img.tag
@@ -168,7 +167,7 @@ def _failure(fn: Function, inv: Invocation, timeout_s: int) -> ShimimgError | No
             "(under emulation, arm64 on x86_64, code runs several times slower than on Lambda)",
         )
     if inv.status != 200:
-        errors = list(dict.fromkeys(rie.rapid_text(line) for line in inv.emulator if "[ERROR]" in line))
+        errors = list(dict.fromkeys(rapid_text(line) for line in inv.emulator if "[ERROR]" in line))
         hint = "the function's output above says why (a missing handler binary, a crash at start-up, ...)"
         if any("/var/runtime/bootstrap: no such file" in e for e in errors):
             hint = ("the image has no shim (/var/runtime/bootstrap): it was built with --direct; "
@@ -213,7 +212,7 @@ def _invoke(
             inv = emulator.invoke(payload, timeout_s=timeout_s + CLIENT_GRACE_S)
             invocations.append(inv)
             for line in inv.emulator:
-                log.debug("emulator: %s", rie.rapid_text(line))
+                log.debug("emulator: %s", rapid_text(line))
             for line in inv.output:
                 print(line, file=sys.stderr)
             sys.stderr.flush()
@@ -253,9 +252,14 @@ def run(
     pkg, fn = find_function(plan, function)
     context = envvars.Context.of(doc, template, parameter_overrides=parameter_overrides, region=region,
                                  profile=profile, environ=os.environ)
-    env = envvars.function_environment(fn, overrides, context=context)
+    env = envvars.function_environment(fn, overrides, context=context,
+                                       handler=None if settings.direct else fn.handler)
+    if debug_port:
+        # As sam local invoke: a debugger holds the function for as long as it needs.
+        fn = dataclasses.replace(fn, timeout=DEBUG_TIMEOUT_S)
+        env.variables["AWS_LAMBDA_FUNCTION_TIMEOUT"] = str(DEBUG_TIMEOUT_S)  # type: ignore[index]
     rie.ping()
-    image = _image(template, settings, pkg, no_build)
+    image = _image(template, settings, pkg, no_build, (doc, plan))
     timeout_s = fn.timeout or envvars.DEFAULT_TIMEOUT_S
     lifetime = int(ready_timeout_s + repeat * (timeout_s + CLIENT_GRACE_S) + 60)
     spec = container_spec(pkg, fn, image=image, direct=settings.direct, environment=env.variables, port=port,

@@ -31,14 +31,15 @@ def run(*, template: Path, output: Path | None, settings: Settings, packages: Se
     # Everything that can be refused without a build is refused before it.
     registry.parse_specs(repositories)
     registry.check_tags(tags)
-    _, plan = load_plan(template, settings)
+    doc, plan = load_plan(template, settings)
     selected = select(plan, packages)
     repos = registry.assign(selected, repositories, base=base)
     from_builder = settings.builder is not None and not dockercli.buildx(settings.builder).local
     with registry.connect(list(repos.values()), endpoint=settings.registry_endpoint, create=create_repository,
                           timeout=settings.timeout, retries=settings.retries) as conns:
         targets = {path: conns[repo] for path, repo in repos.items()}
-        doc, result = build_images(template, settings, only=packages, push_to=targets if from_builder else None)
+        _, result = build_images(template, settings, only=packages, push_to=targets if from_builder else None,
+                                 loaded=(doc, plan))
         pusher = registry.Pusher(retries=settings.retries, timeout=settings.timeout)
         pushed = registry.push_all(result.images, targets, tags=tags, force=force, pusher=pusher,
                                    builder_pushed=result.builder_pushed)

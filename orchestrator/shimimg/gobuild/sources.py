@@ -18,7 +18,14 @@ from typing import Any, Protocol
 from shimimg.errors import ShimimgError
 from shimimg.gobuild import closure, stamp, tags
 from shimimg.gobuild.gocmd import BuildEnv, go_env, go_list
-from shimimg.gobuild.resolve import Listing, Problems, Request, Resolved, mapping_hint, resolve, shared_across_main_codeuris
+from shimimg.gobuild.resolve import (
+    Listing,
+    Request,
+    Resolved,
+    mapping_hint,
+    resolve,
+    shared_across_main_codeuris,
+)
 
 log = logging.getLogger("shimimg.go")
 _VERSION = 1  # of the recorded answers' format

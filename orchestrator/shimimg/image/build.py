@@ -13,8 +13,8 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime, timezone
+from typing import Any
 
 from shimimg import __version__, dockercli
 from shimimg.binaries import Binaries
@@ -142,6 +142,7 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
     )
     if push_to is not None:
         return ImageResult(pkg, tag, "", built.digest, cached=False, builder_output=built.output)
+    dockercli.unpack(tag, platform)
     image_id = dockercli.image_id(tag) or ""
     store.put_image(slug, ImageState(key=key, tag=tag, image_id=image_id, digest=built.digest))
     return ImageResult(pkg, tag, image_id, built.digest, cached=False)

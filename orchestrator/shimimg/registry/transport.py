@@ -49,7 +49,8 @@ _FAILURE_KINDS = (
     ("not-found", r"not found|manifest unknown"),
 )
 RETRYABLE = frozenset({"down", "transient", "stalled"})
-_QUERY = re.compile(r'(https?://[^\s"?]+)\?[^\s"]*')
+# A query string up to the URL's end: a quote, a space, or the ": " that follows it in Go's errors.
+_QUERY = re.compile(r'(https?://[^\s"?]+)\?[^\s"]*?(?=:?(?:[\s"]|$))')
 
 
 def failure_kind(output: str) -> str:
