@@ -5,7 +5,8 @@
 # Each step prints one line; a step that cannot succeed says what is missing and how to
 # provide it by hand, then exits non-zero.
 #
-# Usage: scripts/provision.sh [engine|buildx|qemu|tools|go|modules|registry|base|all]...   (default: all)
+# Usage: scripts/provision.sh [engine|buildx|qemu|tools|go|modules|registry|base|buildkit|samcli|linters|all]...
+#        (default: all)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -142,8 +143,15 @@ step_go() {
 }
 
 step_modules() {
-  (cd "$ROOT/examples/orders" && go mod download) || die modules "go mod download failed in examples/orders: check access to the Go module proxy (GOPROXY=$(go env GOPROXY))"
-  say modules "example's Go modules in $(go env GOMODCACHE)"
+  # The example's and every test fixture's modules, so builds in the tests need no network.
+  local mods=("$ROOT/examples/orders/go.mod") n=0
+  while IFS= read -r -d '' m; do mods+=("$m"); done < <(find "$ROOT/tests/fixtures" -name go.mod -print0 2>/dev/null)
+  for m in "${mods[@]}"; do
+    (cd "$(dirname "$m")" && GOWORK=off go mod download) \
+      || die modules "go mod download failed in $(dirname "$m"): check access to the Go module proxy (GOPROXY=$(go env GOPROXY))"
+    n=$((n + 1))
+  done
+  say modules "Go modules of $n module(s) in $(go env GOMODCACHE)"
 }
 
 step_tools() {
@@ -170,14 +178,53 @@ step_base() {
   "$ROOT/scripts/build-standin.sh" "$BASE_TAG" || die base "building the stand-in base $BASE_TAG failed (see above)"
 }
 
+# A standalone BuildKit registered as a buildx "remote" builder, and the loopback registry that
+# serves it the base image (scripts/buildkit.sh).
+step_buildkit() {
+  "$ROOT/scripts/buildkit.sh" all
+}
+
+# The SAM CLI in a virtualenv of its own (the tests compare `sam local invoke` with shimimg's and
+# check `sam validate --lint` / `sam deploy` against migrated templates); pinned, as CI pins tools.
+SAM_VERSION=${SHIMIMG_SAM_VERSION:-1.170.0}
+step_samcli() {
+  local venv=$STATE/sam-venv
+  if [ -x "$venv/bin/sam" ] && "$venv/bin/sam" --version 2>/dev/null | grep -q "$SAM_VERSION"; then
+    say samcli "SAM CLI $SAM_VERSION already in $venv"; return 0
+  fi
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || die samcli "python3 -m venv failed"
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
+  "$venv/bin/pip" install -q "aws-sam-cli==$SAM_VERSION" >/dev/null 2>&1 \
+    || die samcli "pip install aws-sam-cli==$SAM_VERSION failed: is PyPI reachable?"
+  say samcli "installed SAM CLI $SAM_VERSION into $venv"
+}
+
+# Linters for the pipeline examples: actionlint (Go module proxy) runs shellcheck (Debian) on
+# every `run:` script.
+ACTIONLINT_VERSION=${SHIMIMG_ACTIONLINT_VERSION:-v1.7.12}
+step_linters() {
+  apt_install linters shellcheck
+  local bin=$STATE/bin
+  if [ -x "$bin/actionlint" ] && "$bin/actionlint" -version 2>/dev/null | grep -q "${ACTIONLINT_VERSION#v}"; then
+    say linters "actionlint $ACTIONLINT_VERSION and shellcheck $(shellcheck --version | sed -n 's/^version: //p') already installed"
+    return 0
+  fi
+  mkdir -p "$bin"
+  GOBIN=$bin go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION" \
+    || die linters "go install actionlint@$ACTIONLINT_VERSION failed: check access to the Go module proxy"
+  say linters "installed actionlint $ACTIONLINT_VERSION into $bin, shellcheck $(shellcheck --version | sed -n 's/^version: //p')"
+}
+
+ALL_STEPS=(engine buildx qemu tools go modules registry base buildkit samcli linters)
+
 main() {
   local steps=("$@")
   [ ${#steps[@]} -eq 0 ] && steps=(all)
-  [ "${steps[*]}" = all ] && steps=(engine buildx qemu tools go modules registry base)
+  [ "${steps[*]}" = all ] && steps=("${ALL_STEPS[@]}")
   for s in "${steps[@]}"; do
-    case "$s" in
-      engine|buildx|qemu|tools|go|modules|registry|base) "step_$s" ;;
-      *) die usage "unknown step '$s' (engine|buildx|qemu|tools|go|modules|registry|base|all)" ;;
+    case " ${ALL_STEPS[*]} " in
+      *" $s "*) "step_$s" ;;
+      *) die usage "unknown step '$s' (${ALL_STEPS[*]} all)" ;;
     esac
   done
 }

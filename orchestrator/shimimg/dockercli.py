@@ -143,6 +143,7 @@ def build(
     build_args: Mapping[str, str] | None = None,
     compression_level: int | None = None,
     push_to: str | None = None,
+    push_names: Sequence[str] = (),
     insecure: bool = False,
     env: Mapping[str, str] | None = None,
     what: str = "",
@@ -150,8 +151,9 @@ def build(
     """``docker buildx build`` with one flag per line; the digest comes from --metadata-file.
 
     Into the local engine (``--load``, or the image exporter when a gzip level is set), or with
-    ``push_to`` (a repository) straight from the builder to the registry, by digest only: the
-    caller names it by its content afterwards.
+    ``push_to`` (a repository) straight from the builder to the registry, by digest only; with
+    ``push_names`` (full references with tags) the same image goes up under those names (the
+    caller names it by its digest, which it learns from the first push).
     """
     with tempfile.TemporaryDirectory(prefix="shimimg-meta-") as tmp:
         meta = Path(tmp) / "metadata.json"
@@ -162,9 +164,13 @@ def build(
         # buildx's default provenance attestation turns a push into an image index, which Lambda refuses.
         cmd += ["--provenance=false", "--sbom=false"]
         compression = f",compression=gzip,compression-level={compression_level}" if compression_level is not None else ""
-        if push_to:
+        insecure_opt = ",registry.insecure=true" if insecure else ""
+        if push_names:
+            # One CSV field holds every name: quoted, since the names are separated by commas.
+            cmd.append(f'--output=type=image,"name={",".join(push_names)}",push=true{insecure_opt}{compression}')
+        elif push_to:
             cmd.append(f"--output=type=image,name={push_to},push-by-digest=true,name-canonical=true,push=true"
-                       f"{',registry.insecure=true' if insecure else ''}{compression}")
+                       f"{insecure_opt}{compression}")
         elif compression_level is None:
             cmd += ["--load", f"--tag={tag}"]
         else:

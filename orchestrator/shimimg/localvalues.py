@@ -11,7 +11,9 @@ samcli/commands/local/lib/local_lambda.py, samcli/cli/types.py):
   "localhost";
 - ``!Ref`` of a resource is its logical id; ``!GetAtt X.Arn`` is a Lambda function ARN named after
   X (or its literal FunctionName) whatever X is; other attributes and ``!ImportValue`` are "";
-  ``${X.Attr}`` inside ``!Sub`` stays as the text ``$X.Attr``;
+  a CommaDelimitedList parameter is a list (items stripped);
+- inside ``!Sub``, ``${X.Arn}`` is that ARN too, any other ``${X.Attr}`` stays as the text
+  ``$X.Attr``, and what SAM's pattern does not match (``${!Literal}``, ``${ X }``) stays as written;
 - numbers and booleans become their text; lists, mappings and nulls become "".
 """
 
@@ -39,6 +41,9 @@ ACCOUNT_ID = "123456789012"
 STACK = "local"
 _KEY = re.compile(r"[A-Za-z0-9]+")
 _LONG = re.compile(r"ParameterKey=(?P<key>[^,]*),ParameterValue=(?P<value>.*)", re.S)
+# SAM's ${...} pattern (IntrinsicResolver._REGEX_SUB_FUNCTION): a pseudo parameter, or a name with
+# at most one dot.
+_SUB = re.compile(r"\$\{(AWS::[^}]*|[A-Za-z0-9]*\.?[A-Za-z0-9]*)\}")
 
 
 def pseudo_parameters(region: str) -> dict[str, Any]:
@@ -106,12 +111,17 @@ class Resolver:
         self.mappings = data.get("Mappings") or {}
         self.region = region
         self.symbols: dict[str, Any] = {**pseudo_parameters(region), **parameters}
+        self.lists = {name for name, spec in (data.get("Parameters") or {}).items()
+                      if isinstance(spec, dict) and spec.get("Type") == "CommaDelimitedList"}
 
     def ref(self, name: Any) -> Any:
         if not isinstance(name, str):
             return ""
         if name in self.symbols:
-            return self.symbols[name]
+            value = self.symbols[name]
+            if name in self.lists and isinstance(value, str):
+                return [item.strip() for item in value.split(",")]
+            return value
         return name  # a resource's logical id (or an unknown name, as SAM returns it)
 
     def get_att(self, args: Any) -> Any:
@@ -136,15 +146,15 @@ class Resolver:
 
         def one(m: re.Match) -> str:
             inner = m.group(1)
-            if inner.startswith("!"):
-                return "${" + inner[1:] + "}"
             if inner in local:
                 return as_text(local[inner])
             if "." in inner:
-                return "$" + inner  # SAM leaves ${X.Attr} as the text $X.Attr
+                name, attr = inner.split(".", 1)
+                # As SAM: ${X.Arn} as !GetAtt gives it, any other ${X.Attr} as the text $X.Attr.
+                return as_text(self.get_att([name, attr])) if attr == "Arn" else "$" + inner
             return as_text(self.ref(inner))
 
-        return re.sub(r"\$\{([^}]*)\}", one, text)
+        return _SUB.sub(one, text)
 
     def condition(self, name: Any) -> bool:
         return bool(self.value(self.conditions.get(name))) if isinstance(name, str) else False

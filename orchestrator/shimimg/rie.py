@@ -6,8 +6,8 @@ port; what the emulator prints is read by ``rie_output``.
 A container must not outlive what it is for, even when shimimg itself is killed (SIGKILL leaves
 no chance to clean up): each one runs under docker's init with a lifetime enforced inside it (the
 function's timeout per invocation plus a margin; then its main process is ended and the container
-stops), and carries labels naming its owner (boot id, pid, start time) and its expiry, so the next
-``invoke`` removes containers whose owner is gone or whose time is up.
+stops), and carries labels naming its owner (boot id, pid namespace, pid, start time) and its
+expiry, so the next ``invoke`` removes containers whose owner is gone or whose time is up.
 """
 
 from __future__ import annotations
@@ -74,35 +74,55 @@ def ping() -> None:
 
 def _start_error(e: BaseException, spec: Spec) -> ShimimgError:
     text = short(e)
-    if spec.port and re.search(r"address already in use|port is already allocated", text):
-        return ShimimgError(
-            f"port {spec.port} on 127.0.0.1 is already in use",
-            hint="pick another with --port, or leave --port out and Docker picks a free one",
-        )
+    if re.search(r"address already in use|port is already allocated", text):
+        # The port docker names: --port's, or the debugger's (--debug-port).
+        m = re.search(r"127\.0\.0\.1:(\d+)", text)
+        port = int(m.group(1)) if m else spec.port
+        if port and port in spec.extra_ports:
+            return ShimimgError(f"port {port} on 127.0.0.1 is already in use", hint="pick another with --debug-port")
+        if port:
+            return ShimimgError(
+                f"port {port} on 127.0.0.1 is already in use",
+                hint="pick another with --port, or leave --port out and Docker picks a free one",
+            )
     return ShimimgError(f"docker could not start a container from {spec.image}: {text}")
 
 
+def _start_time(pid: int) -> str:
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19]
+
+
+def _machine() -> str:
+    """Boot id and pid namespace: where a pid means the same process as here."""
+    boot = open("/proc/sys/kernel/random/boot_id").read().strip()
+    return f"{boot}:{re.sub(r'[^0-9]', '', os.readlink('/proc/self/ns/pid'))}"
+
+
 def owner() -> str:
-    """This process, as the next invoke can tell whether it still runs: boot id, pid, start time."""
+    """This process, as the next invoke can tell whether it still runs: boot id, pid namespace, pid,
+    start time."""
     try:
-        boot = open("/proc/sys/kernel/random/boot_id").read().strip()
-        start = open(f"/proc/{os.getpid()}/stat").read().rsplit(")", 1)[1].split()[19]
+        return f"{_machine()}:{os.getpid()}:{_start_time(os.getpid())}"
     except (OSError, IndexError):
         return ""
-    return f"{boot}:{os.getpid()}:{start}"
 
 
 def _owner_gone(value: str) -> bool:
-    """The owner ran on this machine and is no longer running (a pid reused since counts as gone)."""
+    """The owner ran here and is no longer running (a pid reused since counts as gone)."""
     try:
-        boot, pid, start = value.split(":")
-        if boot != open("/proc/sys/kernel/random/boot_id").read().strip():
-            return False  # another machine's engine (or a reboot): only its expiry tells
-        current = open(f"/proc/{int(pid)}/stat").read().rsplit(")", 1)[1].split()[19]
-        return current != start
+        boot, pidns, pid, start = value.split(":")
+        if f"{boot}:{pidns}" != _machine():
+            # Another machine's engine, a reboot, or another pid namespace (a CI job's container
+            # on a shared engine): this /proc cannot tell, only the expiry does.
+            return False
+        pid_number = int(pid)
+    except (OSError, ValueError):
+        return False
+    try:
+        return _start_time(pid_number) != start
     except FileNotFoundError:
         return True
-    except (OSError, ValueError, IndexError):
+    except (OSError, IndexError):
         return False
 
 
@@ -134,7 +154,9 @@ def _image_entrypoint(client: Any, image: str) -> list[str]:
     try:
         config = client.images.get(image).attrs.get("Config") or {}
     except docker.errors.ImageNotFound:
-        return []
+        return []  # create() says so, naming the platform
+    except docker_errors() as e:
+        raise ShimimgError(f"docker could not inspect the image {image}: {short(e)}") from None
     return list(config.get("Entrypoint") or [])
 
 

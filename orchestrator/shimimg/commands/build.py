@@ -43,7 +43,7 @@ def _binaries_label(b: binmod.Binaries) -> str:
 
 def build_images(template: Path, settings: Settings, *, only: Sequence[str] = (),
                  push_to: Mapping[Path, Any] | None = None, loaded: tuple[Any, Plan] | None = None,
-                 ) -> tuple[Any, BuildResult]:
+                 push_names: Mapping[Path, Sequence[str]] | None = None) -> tuple[Any, BuildResult]:
     """Build the images of the plan's packages (``only``: these CodeUris). ``push_to``: package
     path → registry target, for a builder that pushes straight to the registry. ``loaded``: the
     (document, plan) the caller already has."""
@@ -69,16 +69,17 @@ def build_images(template: Path, settings: Settings, *, only: Sequence[str] = ()
 
         def one(pkg: Package) -> tuple[ImageResult, binmod.Binaries]:
             target = (push_to or {}).get(pkg.path)
+            names = tuple((push_names or {}).get(pkg.path, ()))
             if pkg.path in compiled:
                 bins = compiled[pkg.path]
-                return _image(pkg, bins, opts, store, rev, base_id, progress, target), bins
+                return _image(pkg, bins, opts, store, rev, base_id, progress, target, names), bins
             with store.scratch("prebuilt") as scratch:
                 progress.stage(pkg.code_uri, "binaries", "prebuilt")
                 taken = prebuilt.take(pkg, binmod.handlers_of(pkg), scratch, allow_dynamic=settings.allow_dynamic,
                                       max_bytes=settings.max_binary_size * 1024 * 1024,
                                       prebuilt_flag="prebuilt" in settings.sources)
                 bins = binmod.Binaries(files=taken.files, source="prebuilt", digests=taken.digests)
-                return _image(pkg, bins, opts, store, rev, base_id, progress, target), bins
+                return _image(pkg, bins, opts, store, rev, base_id, progress, target, names), bins
 
         done = parallel.map(one, selected, jobs=settings.parallel)
     images = tuple(img for img, _ in done)
@@ -88,9 +89,10 @@ def build_images(template: Path, settings: Settings, *, only: Sequence[str] = ()
 
 
 def _image(pkg: Package, bins: binmod.Binaries, opts: ImageSettings, store: Store, rev, base_id: str,
-           progress: ui.Progress, target: Any) -> ImageResult:
-    progress.stage(pkg.code_uri, "image", f"{len(bins.files)} handler(s)")
-    img = build_image(pkg, bins, opts, store=store, rev=rev, base_id=base_id, push_to=target)
+           progress: ui.Progress, target: Any, names: tuple[str, ...] = ()) -> ImageResult:
+    progress.stage(pkg.code_uri, "image" if target is None else "image, pushed by the builder",
+                   f"{len(bins.files)} handler(s)")
+    img = build_image(pkg, bins, opts, store=store, rev=rev, base_id=base_id, push_to=target, push_names=names)
     state = "cached, nothing changed" if img.cached and not bins.compiled else "built"
     progress.done(pkg.code_uri, f"{img.tag} {state} ({len(bins.files)} handler(s): {_binaries_label(bins)})")
     return img

@@ -40,7 +40,14 @@ def run(*, template: Path, output: Path | None, settings: Settings, packages: Se
         targets = {path: conns[repo] for path, repo in repos.items()}
         _, result = build_images(template, settings, only=packages, push_to=targets if from_builder else None,
                                  loaded=(doc, plan))
-        pusher = registry.Pusher(retries=settings.retries, timeout=settings.timeout)
+        def namer(img, refs):
+            # The builder pushes the image again (from its cache) under these names.
+            _, again = build_images(template, settings, only=[img.package.code_uri], loaded=(doc, plan),
+                                    push_to={img.package.path: targets[img.package.path]},
+                                    push_names={img.package.path: refs})
+            return again.images[0].digest
+
+        pusher = registry.Pusher(retries=settings.retries, timeout=settings.timeout, namer=namer)
         pushed = registry.push_all(result.images, targets, tags=tags, force=force, pusher=pusher,
                                    builder_pushed=result.builder_pushed)
     out = outmod.write_template(doc, result.plan, {p.package.path: p.image_uri for p in pushed}, settings, template,
@@ -48,8 +55,11 @@ def run(*, template: Path, output: Path | None, settings: Settings, packages: Se
     if as_json:
         ui.print_json(push_document(result, pushed, out, template=template))
         return 0
-    rows = [[p.package.code_uri, p.image_uri, f"{p.stats.layers_pushed}/{p.stats.layers}",
-             str(p.stats.layers_mounted), registry.human_bytes(p.stats.bytes_pushed)] for p in pushed]
+    def shown(n, fmt=str):
+        return "?" if n is None else fmt(n)
+
+    rows = [[p.package.code_uri, p.image_uri, f"{shown(p.stats.layers_pushed)}/{p.stats.layers}",
+             shown(p.stats.layers_mounted), shown(p.stats.bytes_pushed, registry.human_bytes)] for p in pushed]
     ui.print_table(rows, ["PACKAGE", "IMAGE", "LAYERS PUSHED", "MOUNTED", "BYTES PUSHED"])
     ui.print_result(f"template: {out}")
     return 0

@@ -108,7 +108,14 @@ def sources(module: Module, requests: Sequence[Request], build: BuildEnv, stamps
         return [_from_record(module, item, True) for item in record["packages"]]
     # Taken before go reads anything: a file changed while go runs leaves a stamp that differs.
     before = stamp.tree(module.root)
-    listing = Listing.of(module.root, go_list(module.root, ["./..."], build))
+    entries = go_list(module.root, ["./..."], build)
+    listing = Listing.of(module.root, entries)
+    # `./...` leaves out folders whose Go files the tags exclude; ask about the ones that matter
+    # by name, so the answer can say "excluded by build tags" rather than "no main package".
+    hidden = [d for d in _candidates(module.root, requests) if d not in listing.packages and _has_go(d)]
+    if hidden:
+        named = go_list(module.root, ["./" + os.path.relpath(d, module.root) for d in hidden], build)
+        listing = Listing.of(module.root, [*entries, *named])
     resolved: dict[str, list[Resolved]] = {}
     problems: list[str] = []
     hints: list[str] = []
@@ -137,6 +144,7 @@ def sources(module: Module, requests: Sequence[Request], build: BuildEnv, stamps
                            f"{module.root}", problems=problems, hint=hint)
     mains = sorted({r.import_path for items in resolved.values() for r in items})
     entries = go_list(module.root, mains, build, deps=True) if mains else []
+    _refuse_tag_fallbacks(resolved, listing, entries, build)
     previous = (record or {}).get("hashes") if record and record.get("v") == _VERSION else None
     hasher = closure.Hasher(previous)
     fingerprint = f"{module.fingerprint} {build.describe()}"
@@ -155,6 +163,53 @@ def sources(module: Module, requests: Sequence[Request], build: BuildEnv, stamps
     stamps.put_stamp(name, {"v": _VERSION, "stat": stat, "hashes": hasher.now,
                             "packages": [_to_record(ps) for ps in out]})
     return out
+
+
+def _candidates(root: Path, requests: Sequence[Request]) -> list[Path]:
+    out: list[Path] = []
+    for r in requests:
+        out.append(r.path)
+        for handler, _ in r.handlers:
+            name = handler.rstrip("/").rsplit("/", 1)[-1]
+            out += [r.path / "cmd" / name, root / "cmd" / name]
+        for value in (*r.package_map.values(), *r.template_map.values()):
+            if value and not value.startswith(("-", "/")):
+                out.append(Path(os.path.normpath(root / value)))
+    real_root = os.path.realpath(root)
+    return [d for d in dict.fromkeys(out) if os.path.realpath(d).startswith(real_root + os.sep) or d == root]
+
+
+def _has_go(d: Path) -> bool:
+    try:
+        return d.is_dir() and any(p.suffix == ".go" and not p.name.endswith("_test.go") for p in d.iterdir())
+    except OSError:
+        return False
+
+
+RUNTIME_PACKAGE = "github.com/aws/aws-lambda-go/lambda"
+
+
+def _refuse_tag_fallbacks(resolved: Mapping[str, Sequence[Resolved]], listing: Listing,
+                          entries: Sequence[Mapping[str, Any]], build: BuildEnv) -> None:
+    """A main that does not start aws-lambda-go's runtime with these tags, while files the tags
+    leave out do: with ``//go:build lambda`` / ``!lambda`` pairs that is a local tool standing in
+    for the handler. Building it would succeed and ship the wrong program, so refuse."""
+    deps = {e.get("ImportPath"): set(e.get("Deps") or ()) for e in entries}
+    problems, folders = [], []
+    for code_uri, items in resolved.items():
+        for r in items:
+            if RUNTIME_PACKAGE in deps.get(r.import_path, set()):
+                continue
+            ignored = (listing.packages.get(r.main_dir) or {}).get("IgnoredGoFiles") or []
+            wanted = [t for t in tags.constraint_tags(r.main_dir / f for f in ignored) if t not in build.tags]
+            if wanted:
+                problems.append(f"{code_uri}: {r.handler}: {r.import_path} does not import {RUNTIME_PACKAGE} with "
+                                f"tags {build.tag_list}, but its files for tags {', '.join(wanted)} may: the build "
+                                "would ship the other variant")
+                folders.append(r.main_dir)
+    if problems:
+        raise ShimimgError(f"{len(problems)} handler(s) would be built without the Lambda code their build tags "
+                           "leave out", problems=problems, hint=tags.hint(folders, build.tags))
 
 
 def _to_record(ps: PackageSources) -> dict:

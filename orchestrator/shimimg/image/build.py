@@ -92,9 +92,10 @@ def local_tag(pkg: Package, key: str) -> str:
 
 
 def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Store, rev: Revision,
-                base_id: str, push_to: Any = None) -> ImageResult:
+                base_id: str, push_to: Any = None, push_names: tuple[str, ...] = ()) -> ImageResult:
     """``base_id``: the local base image's ID ("" when the base is remote). ``push_to``: a registry
-    target (``registry.Target``) the builder pushes to straight, by digest; nothing is loaded."""
+    target (``registry.Target``) the builder pushes to straight, by digest (or under
+    ``push_names``); nothing is loaded."""
     slug = package_slug(pkg)
     digests = dict(bins.digests)
 
@@ -137,7 +138,7 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
         ctx.root, tag=tag, platform=platform, builder=opts.builder, cache_from=opts.cache_from,
         cache_to=opts.cache_to, compression_level=opts.compression_level,
         build_args={"SOURCE_DATE_EPOCH": str(epoch)}, what=f"package {pkg.code_uri}",
-        push_to=push_to.name if push_to is not None else None,
+        push_to=push_to.name if push_to is not None else None, push_names=push_names,
         insecure=bool(push_to is not None and push_to.insecure), env=push_to.env if push_to is not None else None,
     )
     if push_to is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from shimimg.errors import ShimimgError
 from shimimg.image.build import ImageResult
@@ -13,11 +12,9 @@ from shimimg.registry.refs import content_tag
 
 log = logging.getLogger("shimimg.registry")
 
-# BuildKit's plain progress for a push: one line per blob it uploaded or found
-# ("pushing layer sha256:... done"/"layer sha256:... already exists"/"mounted from").
-_BK_BLOB = re.compile(
-    r"(?P<what>pushing layer|mounted|already exists)\S*\s+(?:from \S+\s+)?(?P<digest>sha256:[0-9a-f]{64})"
-)
+# BuildKit reports a push as a whole ("pushing layers ... done"), never per blob: for an image the
+# builder pushed, which blobs it uploaded and which it mounted from another repository is
+# something only the registry's own log knows, so those counts are unknown (None), never guessed.
 
 
 def human_bytes(n: int) -> str:
@@ -57,7 +54,7 @@ def land(pusher: Pusher, img: ImageResult, target: Target, *, force: bool,
                            hint="pass --force to overwrite it")
     elif pushed_by_builder:
         log.info("%s: naming %s@%s as %s", pkg.code_uri, target.name, expected, ctag)
-        pusher.name(target, f"{target.name}@{expected}", ctag)
+        pusher.name_image(target, img, [ctag])
     else:
         log.info("%s: pushing %s", pkg.code_uri, uri)
         outcomes = pusher.push(target, img.image_id or img.tag, ctag)
@@ -69,22 +66,20 @@ def land(pusher: Pusher, img: ImageResult, target: Target, *, force: bool,
     manifest = pusher.manifest(target, target.ref(ctag))
     layers = manifest.get("layers", [])
     if pushed_by_builder:
-        stats = _builder_stats(builder_output or "", layers)
+        stats = _builder_stats(layers)
     else:
         sent = [layer for layer in layers if outcomes.get(_short(layer["digest"])) == "Pushed"]
         mounted = sum(1 for status in outcomes.values() if status.startswith("Mounted from"))
         stats = Stats(len(layers), len(sent), sum(int(x.get("size", 0)) for x in sent), mounted)
-    if outcomes or pushed_by_builder:
+    if outcomes:
         log.info("%s: %s@%s: %d of %d layer(s) uploaded (%s)%s", pkg.code_uri, target.repository.uri, remote.digest,
-                 stats.layers_pushed, stats.layers, human_bytes(stats.bytes_pushed),
+                 stats.layers_pushed, stats.layers, human_bytes(stats.bytes_pushed or 0),
                  f", {stats.layers_mounted} mounted from other repositories" if stats.layers_mounted else "")
+    elif pushed_by_builder:
+        log.info("%s: %s@%s: pushed by the builder (%d layer(s); BuildKit does not say which it uploaded)",
+                 pkg.code_uri, target.repository.uri, remote.digest, stats.layers)
     return remote.digest, ctag, stats
 
 
-def _builder_stats(output: str, layers: list[dict]) -> Stats:
-    seen: dict[str, str] = {}
-    for m in _BK_BLOB.finditer(output):
-        seen.setdefault(m.group("digest"), m.group("what"))
-    sent = [x for x in layers if seen.get(x["digest"]) == "pushing layer"]
-    mounted = sum(1 for x in layers if seen.get(x["digest"]) == "mounted")
-    return Stats(len(layers), len(sent), sum(int(x.get("size", 0)) for x in sent), mounted)
+def _builder_stats(layers: list[dict]) -> Stats:
+    return Stats(len(layers), None, None, None)

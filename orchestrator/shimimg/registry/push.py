@@ -62,9 +62,10 @@ class Target:
 @dataclass(frozen=True)
 class Stats:
     layers: int = 0
-    layers_pushed: int = 0
-    bytes_pushed: int = 0  # compressed layer bytes this run uploaded
-    layers_mounted: int = 0  # blobs the registry copied from another of its repositories
+    # None: unknown (a builder's push, which BuildKit reports only as a whole).
+    layers_pushed: int | None = 0
+    bytes_pushed: int | None = 0  # compressed layer bytes this run uploaded
+    layers_mounted: int | None = 0  # blobs the registry copied from another of its repositories
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,18 @@ def connect(repositories: Sequence[Repository], *, endpoint: str | None, create:
         yield targets
 
 
+# Pushes a builder-made image again under the given full references; returns its digest.
+Namer = Callable[[ImageResult, Sequence[str]], str]
+
+
 class Pusher:
     def __init__(self, *, retries: int, timeout: float, sleep: Callable[[float], None] = time.sleep,
-                 backoff: float = 1.0) -> None:
+                 backoff: float = 1.0, namer: Namer | None = None) -> None:
         self.attempts = max(1, retries + 1)
         self.timeout = timeout
         self.sleep = sleep
         self.backoff = backoff
+        self.namer = namer
 
     def retrying(self, target: Target, what: str, call: Callable[[], T],
                  on_failure: Callable[[transport.RegistryFailure], None] = lambda e: None) -> T:
@@ -160,10 +166,24 @@ class Pusher:
             transport.untag(ref)
         return layers
 
-    def name(self, target: Target, source_ref: str, tag: str) -> None:
-        """Point ``tag`` at what ``source_ref`` names, registry-side."""
-        ref = target.ref(tag)
-        self.retrying(target, ref, lambda: transport.retag(source_ref, ref, env=target.env, timeout=self.timeout))
+    def name_image(self, target: Target, img: ImageResult, tags: Sequence[str]) -> None:
+        """Put ``tags`` on ``img`` in ``target``. An image the engine holds is pushed under each tag
+        (its layers are there already: only the manifest goes). An image a builder pushed is built
+        again — from BuildKit's cache — and pushed under the tags, and must come out the same."""
+        if img.builder_output is None:
+            for t in tags:
+                self.push(target, img.image_id or img.tag, t)
+            return
+        if self.namer is None:
+            raise AssertionError("a builder-pushed image needs a namer")
+        refs = [target.ref(t) for t in tags]
+        digest = self.namer(img, refs)
+        if digest != img.digest:
+            raise ShimimgError(
+                f"{img.package.code_uri}: building it again to name it {', '.join(tags)} gave {digest}, not "
+                f"{img.digest}; {UNCHANGED}",
+                hint="the build is not reproducible on this builder (a base image tag that moved?); pin the base "
+                     "image by digest and run again")
 
 
 def check_image(target: Target, tag: str, remote: transport.RemoteImage, pkg: Package) -> None:
@@ -242,7 +262,7 @@ def push_all(
                  "content tags)",
         )
     for img, target, digest, t in moves:
-        pusher.name(target, f"{target.name}@{digest}", t)
+        pusher.name_image(target, img, [t])
         remote = pusher.inspect(target, t)
         if remote is None or remote.digest != digest:
             raise ShimimgError(f"{target.repository.uri}:{t} does not point at {digest} after the push; {UNCHANGED}",

@@ -185,23 +185,3 @@ def remote_image(ref: str, *, env: Mapping[str, str] | None, timeout: float) -> 
 def remote_manifest(ref: str, *, env: Mapping[str, str] | None, timeout: float) -> dict:
     r = _docker_cli(["buildx", "imagetools", "inspect", ref, "--raw"], env=env, timeout=timeout, ref=ref)
     return json.loads(r.out)
-
-
-def retag(source: str, target: str, *, env: Mapping[str, str] | None, timeout: float) -> None:
-    """Point ``target`` (a tag) at the manifest ``source`` names, registry-side: no layer moves.
-
-    Given one image manifest, ``imagetools create`` writes a new index around it unless told
-    ``--prefer-index=false`` (buildx 0.15+): another digest, and a manifest list Lambda refuses.
-    An older buildx cannot copy it as it is, so nothing is created.
-    """
-    try:
-        _docker_cli(["buildx", "imagetools", "create", "--prefer-index=false", "--tag", target, source], env=env,
-                    timeout=timeout, ref=target)
-    except RegistryFailure as e:
-        if "unknown flag: --prefer-index" in e.output:
-            raise ShimimgError(
-                f"cannot point {target} at {source}: this docker buildx cannot copy a single-platform image "
-                "manifest registry-side (it would wrap it in an index, which Lambda refuses); nothing was tagged",
-                hint="install docker buildx 0.15 or newer (`docker buildx version` shows yours)",
-            ) from None
-        raise
