@@ -13,7 +13,8 @@ samcli/commands/local/lib/local_lambda.py, samcli/cli/types.py):
   X (or its literal FunctionName) whatever X is; other attributes and ``!ImportValue`` are "";
   a CommaDelimitedList parameter is a list (items stripped);
 - inside ``!Sub``, ``${X.Arn}`` is that ARN too, any other ``${X.Attr}`` stays as the text
-  ``$X.Attr``, and what SAM's pattern does not match (``${!Literal}``, ``${ X }``) stays as written;
+  ``$X.Attr``, and what SAM's pattern does not match (``${ X }``, ``${A.B.C}``) stays as written;
+  ``${!Literal}`` becomes ``${Literal}`` as CloudFormation makes it (SAM leaves it as written);
 - numbers and booleans become their text; lists, mappings and nulls become "".
 """
 
@@ -42,8 +43,8 @@ STACK = "local"
 _KEY = re.compile(r"[A-Za-z0-9]+")
 _LONG = re.compile(r"ParameterKey=(?P<key>[^,]*),ParameterValue=(?P<value>.*)", re.S)
 # SAM's ${...} pattern (IntrinsicResolver._REGEX_SUB_FUNCTION): a pseudo parameter, or a name with
-# at most one dot.
-_SUB = re.compile(r"\$\{(AWS::[^}]*|[A-Za-z0-9]*\.?[A-Za-z0-9]*)\}")
+# at most one dot; and CloudFormation's escape ${!Literal}.
+_SUB = re.compile(r"\$\{(![^}]*|AWS::[^}]*|[A-Za-z0-9]*\.?[A-Za-z0-9]*)\}")
 
 
 def pseudo_parameters(region: str) -> dict[str, Any]:
@@ -146,6 +147,8 @@ class Resolver:
 
         def one(m: re.Match) -> str:
             inner = m.group(1)
+            if inner.startswith("!"):
+                return "${" + inner[1:] + "}"
             if inner in local:
                 return as_text(local[inner])
             if "." in inner:
