@@ -208,6 +208,12 @@ def _hoist(argv: list[str]) -> list[str]:
     return front + rest
 
 
+# typer 0.29 carries its own copy of click: its exceptions are not click's, so catch both kinds.
+_EXITS = tuple({typer.Exit, click.exceptions.Exit})
+_ABORTS = tuple({typer.Abort, click.exceptions.Abort})
+_USAGE = tuple({click.ClickException, *typer.BadParameter.__mro__[1:3]} - {Exception})
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = _hoist(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(app)
@@ -215,11 +221,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     def call() -> int:
         try:
             rc = command.main(args=args, prog_name="shimimg", standalone_mode=False)
-        except typer.Exit as e:  # click.exceptions.Exit
+        except _EXITS as e:
             return e.exit_code
-        except click.exceptions.Abort:  # Ctrl-C while click was prompting or parsing
+        except _ABORTS:  # Ctrl-C while the parser was reading
             raise KeyboardInterrupt from None
-        except click.ClickException as e:  # usage errors: click prints nothing when not standalone
+        except _USAGE as e:  # usage errors: nothing is printed when not standalone
             e.show()
             return e.exit_code
         return rc if isinstance(rc, int) else 0

@@ -68,7 +68,8 @@ def parse_overrides(items: Sequence[str], where: str = "--parameter-overrides") 
         try:
             tokens = shlex.split(item)
         except ValueError as e:
-            raise ShimimgError(f"{where}: cannot read {item!r} ({e})", hint='quote values with spaces: Msg="a b"') from None
+            raise ShimimgError(f"{where}: cannot read {item!r} ({e})",
+                               hint='quote values with spaces: Msg="a b"') from None
         long_form = [t for t in tokens if t.startswith("ParameterKey=")]
         if long_form and len(long_form) != len(tokens):
             # SAM silently drops the Key=Value pairs of such a string; say so instead.
@@ -265,7 +266,8 @@ def region_of(cli: str | None, template: Path, environ: Mapping[str, str], profi
 def session_credentials(profile: str | None, environ: Mapping[str, str]) -> tuple[dict[str, str] | None, str | None]:
     """(credentials, the profile's region) from the AWS credential chain, as SAM passes them:
     environment, shared config and credentials files, ``--profile``. boto3 is optional."""
-    shared = [environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials", environ.get("AWS_CONFIG_FILE") or "~/.aws/config"]
+    shared = [environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials",
+              environ.get("AWS_CONFIG_FILE") or "~/.aws/config"]
     files = any(Path(p).expanduser().is_file() for p in shared)
     try:
         if not (profile or environ.get("AWS_PROFILE") or files):
@@ -276,7 +278,8 @@ def session_credentials(profile: str | None, environ: Mapping[str, str]) -> tupl
     except ImportError:
         if profile:
             raise ShimimgError("--profile needs boto3, which is not installed",
-                               hint="pip install 'shimimg[aws]', or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY") from None
+                               hint="pip install 'shimimg[aws]', "
+                                    "or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY") from None
         keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
         if all(environ.get(k) for k in keys):
             creds = {k: environ[k] for k in keys}

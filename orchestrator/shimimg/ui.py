@@ -36,14 +36,16 @@ class _State:
     verbosity: int = 0
     quiet: bool = False
     progress: str = "auto"  # auto | live | plain
-    err: Console = field(default_factory=lambda: _console(sys.stderr))
-    out: Console = field(default_factory=lambda: _console(sys.stdout))
+    err: Console = field(default_factory=lambda: _console(stderr=True))
+    out: Console = field(default_factory=lambda: _console(stderr=False))
 
 
-def _console(stream: Any) -> Console:
-    terminal = _is_terminal(stream)
+def _console(*, stderr: bool) -> Console:
+    # No file given: rich writes to whatever sys.stdout / sys.stderr is at the time (a test's
+    # capture, a redirected stream), never to a stream closed since.
+    terminal = _is_terminal(sys.stderr if stderr else sys.stdout)
     # Off a terminal rich would wrap at 80 columns: CI logs and pipes get whole lines instead.
-    return Console(file=stream, highlight=False, soft_wrap=not terminal, width=None if terminal else 4000,
+    return Console(stderr=stderr, highlight=False, soft_wrap=not terminal, width=None if terminal else 4000,
                    force_terminal=False if not terminal else None)
 
 
@@ -72,7 +74,7 @@ class _Handler(logging.Handler):
 
 def setup(*, verbosity: int = 0, quiet: bool = False, progress: str = "auto") -> None:
     STATE.verbosity, STATE.quiet, STATE.progress = verbosity, quiet, progress
-    STATE.err, STATE.out = _console(sys.stderr), _console(sys.stdout)
+    STATE.err, STATE.out = _console(stderr=True), _console(stderr=False)
     root = logging.getLogger("shimimg")
     root.handlers[:] = [_Handler()]
     root.setLevel(logging.ERROR if quiet else logging.DEBUG if verbosity else logging.INFO)

@@ -25,6 +25,12 @@ IMAGE_MANIFESTS = ("application/vnd.docker.distribution.manifest.v2+json", "appl
 PINNED = re.compile(r"^\s*ImageUri:\s*(\S+)\s*$", re.MULTILINE)
 
 
+
+def pushed(out: dict) -> list[dict]:
+    """Each package's push result from `shimimg push --json` (schema_version 1), flattened."""
+    return [{**p["push"], "package": p["code_uri"], "functions": [f["logical_id"] for f in p["functions"]]}
+            for p in out["packages"]]
+
 def shimimg(*args: str, cwd: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, **env}
     return subprocess.run(
@@ -105,7 +111,7 @@ def changed_push(first_push, work, tmp_path_factory, registry, client_env, stand
 
 def test_push_lands_once_and_pins_every_function(first_push, registry, work):
     out, uploads, r = first_push
-    [img] = out["images"]
+    [img] = pushed(out)
     digest = img["digest"]
     assert img["repository"] == f"{registry.address}/team/orders"
     assert img["image_uri"] == f"{registry.address}/team/orders@{digest}"
@@ -121,7 +127,7 @@ def test_push_lands_once_and_pins_every_function(first_push, registry, work):
     assert img["bytes_pushed"] == sum(layer["size"] for layer in manifest["layers"])
     print(f"full push: {img['layers_pushed']} layers, {img['bytes_pushed']} bytes")
 
-    template = work / out["template"]
+    template = work / out["output"]
     uris = image_uris(template)
     assert len(uris) == 5 and set(uris) == {img["image_uri"]}
     assert "report/" in template.read_text()  # the Python function is untouched
@@ -129,7 +135,7 @@ def test_push_lands_once_and_pins_every_function(first_push, registry, work):
 
 def test_pinned_digest_is_a_single_platform_manifest_and_pulls_back_the_same_image(first_push, registry, client_env):
     out, _, _ = first_push
-    [img] = out["images"]
+    [img] = pushed(out)
     digest = img["digest"]
     header, manifest, body_digest = registry.manifest("team/orders", digest)
     assert header == body_digest == digest
@@ -161,7 +167,7 @@ def test_pinned_digest_is_a_single_platform_manifest_and_pulls_back_the_same_ima
 def test_template_is_cfn_lint_clean(first_push, work):
     out, _, _ = first_push
     r = subprocess.run(
-        [sys.executable, "-m", "cfnlint", "--format", "parseable", "--", str(work / out["template"])],
+        [sys.executable, "-m", "cfnlint", "--format", "parseable", "--", str(work / out["output"])],
         capture_output=True,
         text=True,
     )
@@ -170,7 +176,7 @@ def test_template_is_cfn_lint_clean(first_push, work):
 
 def test_rerun_uploads_nothing(first_push, work, registry, client_env, standin):
     out, _, _ = first_push
-    template = work / out["template"]
+    template = work / out["output"]
     offset = registry.log_offset()
     r = shimimg(
         "push",
@@ -185,8 +191,8 @@ def test_rerun_uploads_nothing(first_push, work, registry, client_env, standin):
         env=client_env,
     )
     assert r.returncode == 0, r.stderr
-    [img] = json.loads(r.stdout)["images"]
-    assert img["digest"] == out["images"][0]["digest"]
+    [img] = pushed(json.loads(r.stdout))
+    assert img["digest"] == pushed(out)[0]["digest"]
     assert (img["layers_pushed"], img["bytes_pushed"]) == (0, 0)
     assert registry.blob_uploads(offset) == []
     assert set(image_uris(template)) == {img["image_uri"]}
@@ -195,7 +201,7 @@ def test_rerun_uploads_nothing(first_push, work, registry, client_env, standin):
 def test_one_handler_change_uploads_only_its_layer(first_push, changed_push, registry):
     first, _, _ = first_push
     changed, out, uploads, _ = changed_push
-    [old], [new] = first["images"], out["images"]
+    [old], [new] = pushed(first), pushed(out)
     assert new["digest"] != old["digest"]
     _, before, _ = registry.manifest("team/orders", old["digest"])
     _, after, _ = registry.manifest("team/orders", new["digest"])
@@ -209,14 +215,14 @@ def test_one_handler_change_uploads_only_its_layer(first_push, changed_push, reg
         f"one-handler change: {new['layers_pushed']} layer, {new['bytes_pushed']} bytes "
         f"(full push {old['bytes_pushed']} bytes)"
     )
-    assert set(image_uris(changed / out["template"])) == {new["image_uri"]}
+    assert set(image_uris(changed / out["output"])) == {new["image_uri"]}
 
 
 def test_existing_tag_on_another_digest_moves_only_with_force(first_push, changed_push, registry, client_env, standin):
     changed, out, _, _ = changed_push
     first, _, _ = first_push
-    old_digest, new_digest = first["images"][0]["digest"], out["images"][0]["digest"]
-    template = changed / out["template"]
+    old_digest, new_digest = pushed(first)[0]["digest"], pushed(out)[0]["digest"]
+    template = changed / out["output"]
     before = template.read_text()
     args = ("push", "--base-image", standin, "--repository", f"{registry.address}/team/orders", "--tag", "ci-1")
 
@@ -372,7 +378,7 @@ def test_registry_killed_mid_push_then_rerun_completes_skipping_what_landed(work
         proxy.rate = None
         r = shimimg(*args, "--json", cwd=work, env=env)
         assert r.returncode == 0, r.stderr
-        [img] = json.loads(r.stdout)["images"]
+        [img] = pushed(json.loads(r.stdout))
         again = reg.blob_uploads(offset)
         assert again and not set(again) & set(landed), "blobs that landed before the kill were uploaded again"
         assert img["layers_pushed"] < img["layers"]
@@ -442,7 +448,7 @@ def test_ecr_token_from_the_api_pushes_through_a_private_config_and_leaves_no_tr
         runs = [shimimg(*args, "--create-repository", cwd=work, env=env) for _ in range(2)]
         for run in runs:
             assert run.returncode == 0, run.stderr
-        first, second = (json.loads(run.stdout)["images"][0] for run in runs)
+        first, second = (pushed(json.loads(run.stdout))[0] for run in runs)
         assert first["digest"] == second["digest"] and second["bytes_pushed"] == 0
         assert first["image_uri"] == f"{repo}@{first['digest']}"
         assert set(image_uris(out)) == {first["image_uri"]}
@@ -471,7 +477,7 @@ def dockercli_user_dir() -> Path:
 
 def test_private_config_keeps_the_users_cli_plugins(tmp_path, monkeypatch):
     """A plugin only in the user's DOCKER_CONFIG/cli-plugins (where buildx often sits) still runs."""
-    from shimimg import dockercli
+    from shimimg.registry.credentials import private_config
 
     user = tmp_path / "user-docker"
     plugin = user / "cli-plugins" / "docker-shimimgprobe"
@@ -483,7 +489,7 @@ def test_private_config_keeps_the_users_cli_plugins(tmp_path, monkeypatch):
     plugin.chmod(0o755)
     (user / "config.json").write_text("{}")
     monkeypatch.setenv("DOCKER_CONFIG", str(user))
-    with dockercli.private_config({"registry.invalid": ("u", "p")}) as env:
+    with private_config({"registry.invalid": ("u", "p")}) as env:
         r = subprocess.run(["docker", "shimimgprobe"], env={**os.environ, **env}, capture_output=True, text=True)
         helper = subprocess.run(
             ["docker-credential-shimimg-0", "get"],
@@ -533,8 +539,8 @@ def test_example_pipelines_push_lands_and_deploy_gets_the_pinned_template(tmp_pa
             assert r.returncode == 0, f"{name}: {command}\n{r.stderr}"
         assert '--template-file "$(jq -r .template push.json)"' in deploy
         out = json.loads((root / "push.json").read_text())
-        [img] = out["images"]
-        template = root / out["template"]
+        [img] = pushed(out)
+        template = root / out["output"]
         assert template == root / "examples" / "orders" / ".shimimg" / "build" / "template.yaml"
         assert set(image_uris(template)) == {f"{repo}@{img['digest']}"}
         assert registry.manifest("pipeline/orders", img["digest"])[0] == img["digest"]
