@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-import click
 import typer
 
 from shimimg import __version__, config, error_handler
@@ -208,10 +207,23 @@ def _hoist(argv: list[str]) -> list[str]:
     return front + rest
 
 
-# typer 0.29 carries its own copy of click: its exceptions are not click's, so catch both kinds.
-_EXITS = tuple({typer.Exit, click.exceptions.Exit})
-_ABORTS = tuple({typer.Abort, click.exceptions.Abort})
-_USAGE = tuple({click.ClickException, *typer.BadParameter.__mro__[1:3]} - {Exception})
+def _kinds() -> tuple[tuple, tuple, tuple]:
+    """(exit, abort, usage error) exception classes. typer 0.29 carries its own copy of click (and
+    needs no click installed); older typer uses click itself: catch whichever kinds exist."""
+    exits, aborts = {typer.Exit}, {typer.Abort}
+    usage = {c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"}
+    try:
+        import click
+
+        exits.add(click.exceptions.Exit)
+        aborts.add(click.exceptions.Abort)
+        usage.add(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(exits), tuple(aborts), tuple(usage)
+
+
+_EXITS, _ABORTS, _USAGE = _kinds()
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -222,9 +234,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             rc = command.main(args=args, prog_name="shimimg", standalone_mode=False)
         except _EXITS as e:
+            # typer turns an interrupt into Exit(130): hand the interrupt itself (SIGINT or SIGTERM)
+            # to the error handler, which knows the two apart.
+            if isinstance(e.__cause__, KeyboardInterrupt):
+                raise e.__cause__ from None
             return e.exit_code
-        except _ABORTS:  # Ctrl-C while the parser was reading
-            raise KeyboardInterrupt from None
+        except _ABORTS as e:  # click turns an interrupt anywhere inside it into Abort
+            cause = e.__cause__ or e.__context__
+            raise (cause if isinstance(cause, KeyboardInterrupt) else KeyboardInterrupt()) from None
         except _USAGE as e:  # usage errors: nothing is printed when not standalone
             e.show()
             return e.exit_code

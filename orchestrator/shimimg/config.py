@@ -13,6 +13,7 @@ here, once, before any command uses it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -107,7 +108,7 @@ class Settings:
         return "[tool.shimimg.handlers]" if self.config_name == "pyproject.toml" else "[handlers]"
 
     def package_table(self, code_uri: str) -> str:
-        key = '"' + code_uri.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        key = json.dumps(code_uri)  # a TOML basic string: JSON's escapes are TOML's
         prefix = "tool.shimimg." if self.config_name == "pyproject.toml" else ""
         return f"[{prefix}packages.{key}.handlers]"
 
@@ -139,6 +140,8 @@ def _bad(name: str, value: Any, origin: str, why: str = "") -> ShimimgError:
 
 
 def _text(name: str, value: Any, origin: str) -> str:
+    if isinstance(value, Path):
+        value = str(value)
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise _bad(name, value, origin, "expected text")
     text = str(value)

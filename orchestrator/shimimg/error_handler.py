@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from shimimg import __version__
-from shimimg.errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, ShimimgError, Terminated
+from shimimg.errors import (
+    EXIT_BUG,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    Interrupted,
+    ShimimgError,
+    Terminated,
+)
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
@@ -79,11 +87,11 @@ def run(call: Callable[[], int], *, argv: list[str], usage_errors: tuple[type[Ba
         _say(e.render())
         return EXIT_ERROR
     except Terminated:
-        _say("interrupted (SIGTERM): stopped and cleaned up")
-        return EXIT_TERMINATED
+        return _interrupted(terminated=True)
     except KeyboardInterrupt:
-        _say("interrupted: stopped and cleaned up")
-        return EXIT_INTERRUPTED
+        return _interrupted(terminated=False)
+    except Interrupted as e:
+        return _interrupted(terminated=e.terminated)
     except usage_errors:
         raise
     except Exception as e:  # a bug: keep the traceback for the report, tell the user where
@@ -91,6 +99,11 @@ def run(call: Callable[[], int], *, argv: list[str], usage_errors: tuple[type[Ba
         _say(f"error: shimimg hit a bug: {type(e).__name__}: {e}\n  the traceback is in {path}; "
              "please attach it to a bug report")
         return EXIT_BUG
+
+
+def _interrupted(*, terminated: bool) -> int:
+    _say("interrupted (SIGTERM): stopped and cleaned up" if terminated else "interrupted: stopped and cleaned up")
+    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 def _say(text: str) -> None:

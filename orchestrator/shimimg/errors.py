@@ -43,3 +43,12 @@ class ShimimgError(Exception):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so every cleanup that handles Ctrl-C runs for it too."""
+
+
+class Interrupted(Exception):
+    """An interrupt carried past the command-line parser, which would swallow a KeyboardInterrupt
+    (typer turns it into a plain exit 130, SIGTERM included); the error handler unwraps it."""
+
+    def __init__(self, cause: KeyboardInterrupt) -> None:
+        super().__init__("interrupted")
+        self.terminated = isinstance(cause, Terminated)

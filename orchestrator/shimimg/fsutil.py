@@ -149,6 +149,18 @@ def _not_regular(path: Path, st: os.stat_result) -> ShimimgError:
                         "anything else", hint="give -o a file path (a new file, or a template shimimg may replace)")
 
 
+def check_output(path: Path) -> None:
+    """Refuse, before any work, an output that exists and is not a regular file (or a link to one)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise write_error(path, e, "use") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(path, st)
+
+
 def write_output(path: Path, text: str) -> None:
     """The user's ``-o``: a regular file or a link to one (followed, since the user named it);
     missing folders on the way are created, as the user asked for that place."""

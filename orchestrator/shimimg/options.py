@@ -18,6 +18,7 @@ from typing import Any, List, Optional
 import typer
 
 from shimimg.config import OPTION_FIELDS, option_help
+from shimimg.errors import Interrupted
 
 # Settings every building command (build, push, invoke) takes: one declaration, one behaviour.
 BUILD_SETTINGS = (
@@ -90,7 +91,10 @@ def with_options(*groups: str, settings: tuple[str, ...] = ()) -> Callable[[Call
             flags = {name: kwargs.pop(name) for name in settings}
             if "flags" in sig.parameters:
                 kwargs["flags"] = flags
-            return func(**kwargs)
+            try:
+                return func(**kwargs)
+            except KeyboardInterrupt as e:
+                raise Interrupted(e) from e
 
         positional = [p for p in own if p.kind != inspect.Parameter.KEYWORD_ONLY]
         keyword = [p for p in own if p.kind == inspect.Parameter.KEYWORD_ONLY]

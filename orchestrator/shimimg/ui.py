@@ -95,6 +95,12 @@ def live_wanted() -> bool:
     return not ci and _is_terminal(sys.stderr)
 
 
+def shown(text: str) -> str:
+    """A name from the repository as one line: control characters escaped, so a CodeUri holding a
+    line break cannot forge a log line."""
+    return json.dumps(text)[1:-1] if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text) else text
+
+
 def info(msg: str, *args: Any) -> None:
     log.info(msg, *args)
 
@@ -183,7 +189,7 @@ class Progress:
             self.live = None
 
     def _prefix(self, row: _Row) -> str:
-        return f"[{row.index}/{self.total}] {row.name}"
+        return f"[{row.index}/{self.total}] {shown(row.name)}"
 
     def _end_stage(self, row: _Row, now: float) -> None:
         if self.live is None and row.stage_started:

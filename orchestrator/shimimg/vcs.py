@@ -1,4 +1,9 @@
-"""The only module that runs ``git``: revision, source URL and commit time for the OCI labels."""
+"""The only module that runs ``git``: revision, source URL and commit time for the OCI labels.
+
+git runs in the user's repository, which may not be theirs to trust: the configuration that
+would make these read-only commands run programs (an fsmonitor hook) is switched off, and
+``--no-optional-locks`` keeps ``git status`` from writing to the index.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shimimg.proc import CommandFailed, ProgramMissing, run
+
+_SAFE = ("-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false", "--no-optional-locks")
 
 
 @dataclass(frozen=True)
@@ -16,13 +23,24 @@ class Revision:
     dirty: bool = False
 
 
+def _git(directory: Path, *args: str) -> str | None:
+    try:
+        r = run(["git", *_SAFE, "-C", str(directory), *args], check=True, timeout=30)
+    except (CommandFailed, ProgramMissing, OSError):
+        return None
+    except Exception as e:  # a git that hangs (subprocess.TimeoutExpired): labels are optional
+        if type(e).__name__ == "TimeoutExpired":
+            return None
+        raise
+    return r.out.strip()
+
+
 def revision(directory: Path) -> Revision:
     """What git knows of ``directory``; empty fields where it is not in a repository."""
-    try:
-        r = run(["git", "-C", str(directory), "log", "-1", "--format=%H %ct"], check=True)
-    except (CommandFailed, ProgramMissing):
+    if _git(directory, "rev-parse", "--is-inside-work-tree") != "true":
         return Revision()
-    commit, _, ctime = r.out.strip().partition(" ")
-    url = run(["git", "-C", str(directory), "config", "--get", "remote.origin.url"], check=False).out.strip()
-    dirty = bool(run(["git", "-C", str(directory), "status", "--porcelain", "--", "."], check=False).out.strip())
-    return Revision(commit=commit, commit_time=ctime, source=url, dirty=dirty)
+    log = _git(directory, "log", "-1", "--format=%H %ct") or ""
+    commit, _, ctime = log.partition(" ")
+    url = _git(directory, "config", "--get", "remote.origin.url") or ""
+    status = _git(directory, "status", "--porcelain", "--", ".")
+    return Revision(commit=commit, commit_time=ctime, source=url, dirty=bool(status))

@@ -9,8 +9,8 @@ process (stdin, Docker down, Ctrl-C) run ``python -m shimimg``.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import signal
 import socket

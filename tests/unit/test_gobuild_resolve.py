@@ -5,8 +5,17 @@ from pathlib import Path
 import pytest
 
 from shimimg.gobuild.resolve import (
-    RULE_CMD, RULE_CODEURI_MAIN, RULE_NAMED, RULE_PACKAGE_MAP, RULE_TEMPLATE_MAP, Listing, Request, check_mapping,
-    mapping_hint, resolve, shared_across_main_codeuris,
+    RULE_CMD,
+    RULE_CODEURI_MAIN,
+    RULE_NAMED,
+    RULE_PACKAGE_MAP,
+    RULE_TEMPLATE_MAP,
+    Listing,
+    Request,
+    check_mapping,
+    mapping_hint,
+    resolve,
+    shared_across_main_codeuris,
 )
 
 

@@ -106,6 +106,7 @@ def summary(result: BuildResult, output: Path) -> dict:
 
 def run(*, template: Path, output: Path | None, settings: Settings, packages: Sequence[str] = (),
         as_json: bool) -> int:
+    outmod.check(template, output)
     doc, result = build_images(template, settings, only=packages)
     uris = {img.package.path: img.tag for img in result.images}
     out = outmod.write_template(doc, result.plan, uris, settings, template, output, only=packages)

@@ -19,7 +19,7 @@ from shimimg.commands.output import default_output, report_relocations, write
 from shimimg.commands.planning import announce_arch_changes
 from shimimg.config import Settings
 from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
-from shimimg.fsutil import atomic_write_bytes, atomic_write_text, check_no_link, same_file
+from shimimg.fsutil import atomic_write_bytes, atomic_write_text, check_no_link, check_output, same_file
 from shimimg.plan import Plan
 from shimimg.template import discover, load_document, render_migrated
 from shimimg.template.textdiff import unified_diff
@@ -40,6 +40,8 @@ def run(
     if in_place and output is not None:
         raise ShimimgError("--in-place and --output both name where to write", hint="use one of them")
     direct, drop_layers = settings.direct, settings.drop_layers
+    if output is not None and not check:
+        check_output(output)
     doc = load_document(template)
     plan = discover(doc, arch=settings.arch)
     announce_arch_changes(plan)

@@ -16,7 +16,7 @@ from typing import Any
 
 from shimimg.config import Settings
 from shimimg.errors import ShimimgError
-from shimimg.fsutil import atomic_write_text, ensure_dir, same_file, write_output
+from shimimg.fsutil import atomic_write_text, check_output, ensure_dir, same_file, write_output
 from shimimg.plan import Plan
 from shimimg.template import render_migrated
 
@@ -26,6 +26,16 @@ BUILD_DIR = Path(".shimimg") / "build"
 
 def default_output(template: Path) -> Path:
     return template.parent / BUILD_DIR / template.name
+
+
+def check(template: Path, output: Path | None) -> None:
+    """Refuse a bad output before the build: a device, a FIFO, a folder, or the template itself."""
+    if output is None:
+        return
+    if same_file(output, template):
+        raise ShimimgError(f"--output {output} is the template itself",
+                           hint="write elsewhere, or use `shimimg migrate --in-place` (keeps a .bak)")
+    check_output(output)
 
 
 def write(template: Path, output: Path | None, text: str) -> Path:

@@ -29,6 +29,7 @@ def run(*, template: Path, output: Path | None, settings: Settings, packages: Se
         as_json: bool = False) -> int:
     base = template.resolve().parent
     # Everything that can be refused without a build is refused before it.
+    outmod.check(template, output)
     registry.parse_specs(repositories)
     registry.check_tags(tags)
     doc, plan = load_plan(template, settings)

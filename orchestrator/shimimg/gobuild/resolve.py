@@ -8,7 +8,8 @@ Rules, first match wins (``shimimg plan`` shows which one decided each handler):
 3. a template-wide mapping (``[handlers]``);
 4. ``cmd/<name>`` below the CodeUri, then below the module root;
 5. the one main package in the module named like the binary (its folder, or a ``cmd`` folder
-   inside a folder of that name); several such mains are refused, listing them.
+   inside a folder of that name); several such mains are refused, listing them. Not for a CodeUri
+   folder that does not exist.
 
 What is a main package, and where, is what ``go list`` says (with the build's tags), not a guess.
 A mapping value is a path relative to the module root (``./cmd/x`` or ``cmd/x``) to a main package; anything else is
@@ -176,7 +177,9 @@ def resolve(req: Request, listing: Listing, *, config_file: str) -> tuple[list[R
             problems.append(f"{who}: {_rel(excluded[0], listing.root)} holds Go files, but the build tags exclude "
                             "all of them")
             continue
-        named = _named_like(listing, name)
+        # A CodeUri that does not exist is most likely a typo: only explicit mappings and the
+        # module's cmd/<name> may serve it, never a main found by its name somewhere else.
+        named = _named_like(listing, name) if req.path.is_dir() else []
         if len(named) == 1:
             out.append(_resolved(handler, name, named[0], listing, RULE_NAMED,
                                  f"{_rel(named[0], listing.root)} is the only main package named {name}"))

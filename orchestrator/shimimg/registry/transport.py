@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -112,8 +113,9 @@ def _split(ref: str) -> tuple[str, str]:
 def push(ref: str, *, auth: Mapping[str, str] | None, stall: float,
          on_progress: Callable[[str], None] | None = None) -> dict[str, str]:
     """Push ``ref`` (a local tag) through the engine; returns each layer's outcome (short id →
-    "Pushed", "Layer already exists" or "Mounted from x"). Stopped after ``stall`` seconds
-    without a progress message."""
+    "Pushed", "Layer already exists" or "Mounted from x"). Stopped after ``stall`` seconds in
+    which no bytes moved: the engine's own messages ("Retrying in 5 seconds", "Waiting") keep
+    coming while a registry hangs, so only a layer's byte count rising or a layer finishing counts."""
     import docker
     import requests
     import urllib3
@@ -128,15 +130,24 @@ def push(ref: str, *, auth: Mapping[str, str] | None, stall: float,
         name, tag_ = _split(ref)
         stream = client.api.push(name, tag=tag_, stream=True, decode=True,
                                  auth_config=dict(auth) if auth else None)
+        moved = time.monotonic()
+        sent: dict[str, int] = {}
         for msg in stream:
             if "error" in msg or "errorDetail" in msg:
                 text = msg.get("error") or (msg.get("errorDetail") or {}).get("message", "")
                 raise RegistryFailure(failure_kind(text), ref, _detail(text, "push failed"), text, layers)
             status, short = msg.get("status", ""), msg.get("id", "")
-            if short and (status in ("Pushed", "Layer already exists") or status.startswith("Mounted from")):
+            done = status in ("Pushed", "Layer already exists") or status.startswith("Mounted from")
+            current = int((msg.get("progressDetail") or {}).get("current") or 0)
+            if done or current > sent.get(short, 0) or "digest: sha256:" in status:
+                moved = time.monotonic()
+                sent[short] = max(current, sent.get(short, 0))
+            if short and done:
                 layers.setdefault(short, status)
             if on_progress and status:
                 on_progress(status)
+            if time.monotonic() - moved > stall:
+                raise RegistryFailure("stalled", ref, f"no bytes moved for {stall:.0f} s (stopped)", status, layers)
     # docker reads the progress stream from urllib3 directly: a read timeout there (the stall)
     # and a connection that breaks mid-stream come as urllib3's errors, not requests'.
     except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError,
