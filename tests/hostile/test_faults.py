@@ -87,7 +87,7 @@ def test_sigterm_during_an_ecr_push_cleans_up_like_ctrl_c(work, tmp_path, standi
         env = {**os.environ, "AWS_ENDPOINT_URL_ECR": moto_ecr, "AWS_ACCESS_KEY_ID": "testing",
                "AWS_SECRET_ACCESS_KEY": "testing", "TMPDIR": str(tmp), "SHIMIMG_REGISTRY_ENDPOINT": hole.address,
                "DOCKER_CONFIG": str(docker_config(tmp_path / "docker", {}))}
-        repo = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/team/orders"
+        repo = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/hostile/orders"
         p = subprocess.Popen([sys.executable, "-m", "shimimg", "push", "--base-image", standin, "--repository", repo,
                               "--create-repository", "--timeout", "120"], cwd=work, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -222,6 +222,9 @@ def docker_config(path: Path, auths: dict[str, tuple[str, str]]) -> Path:
         "cliPluginsExtraDirs": [str(real / "cli-plugins")],
     }
     (path / "config.json").write_text(json.dumps(config))
+    # The machine's buildx builders (the remote BuildKit) stay known.
+    if (real / "buildx").is_dir() and not (path / "buildx").exists():
+        (path / "buildx").symlink_to(real / "buildx")
     return path
 
 

@@ -520,28 +520,3 @@ def _pipeline_commands() -> dict[str, tuple[dict, list[str], str]]:
         "github-actions": (gha["env"], [steps["Build"], steps["Push"]], steps["Deploy"]),
         "codebuild": (spec["env"]["variables"], [build, push], deploy),
     }
-
-
-def test_example_pipelines_push_lands_and_deploy_gets_the_pinned_template(tmp_path, registry, client_env, standin,
-                                                                          go_toolchain):
-    root = tmp_path / "repo"
-    copy_example(root / "examples" / "orders")
-    repo = f"{registry.address}/pipeline/orders"
-    for name, (pipeline_env, commands, deploy) in _pipeline_commands().items():
-        env = {**os.environ, **{k: str(v) for k, v in pipeline_env.items() if "${{" not in str(v)},
-               **client_env, "IMAGE_REPOSITORY": repo, "GITHUB_SHA": "0123456789abcdef" * 2 + "01234567",
-               "SHIMIMG_BASE_IMAGE": standin, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
-               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        env.pop("CODEBUILD_RESOLVED_SOURCE_VERSION", None)
-        for command in commands:
-            r = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=root, env=env, capture_output=True,
-                               text=True, timeout=300)
-            assert r.returncode == 0, f"{name}: {command}\n{r.stderr}"
-        assert '--template-file "$(jq -r .template push.json)"' in deploy
-        out = json.loads((root / "push.json").read_text())
-        [img] = pushed(out)
-        template = root / out["output"]
-        assert template == root / "examples" / "orders" / ".shimimg" / "build" / "template.yaml"
-        assert set(image_uris(template)) == {f"{repo}@{img['digest']}"}
-        assert registry.manifest("pipeline/orders", img["digest"])[0] == img["digest"]
-        assert registry.manifest("pipeline/orders", img["tags"][1])[0] == img["digest"]

@@ -279,3 +279,92 @@ def test_unified_diff_aligns_on_repeated_lines():
 
 
 # -------------------------------------------------------------------------------- atomic writes
+
+
+# ------------------------------------------------------------------------- telling what it decided
+
+
+def test_a_migrated_template_is_recognised_and_points_at_its_original(orders, capsys):
+    assert main(["migrate", "-t", str(orders)]) == 0
+    out = orders.parent / ".shimimg" / "build" / "template.yaml"
+    capsys.readouterr()
+    for command in (["plan"], ["build"], ["invoke", "GetOrderFunction"]):
+        assert main([*command, "-t", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert f"{out} is already migrated: 5 function(s) are container images" in err, command
+        assert f"the original is {orders.resolve()}" in err
+    assert main(["migrate", "-t", str(orders), "--in-place"]) == 0
+    capsys.readouterr()
+    assert main(["plan", "-t", str(orders)]) == 1
+    assert f"the original is {orders}.bak" in capsys.readouterr().err
+
+
+def test_an_architecture_change_is_announced_by_plan_migrate_and_build(orders, capsys, monkeypatch):
+    expected = ("x86_64 → arm64: CreateOrderFunction, GetOrderFunction, ProcessOrdersFunction, FailOrderFunction, "
+                "EchoEnvFunction; pass --arch x86_64 to keep x86_64")
+    for command in (["plan"], ["migrate", "--check"]):
+        main([*command, "-t", str(orders)])
+        assert f"warning: {expected}" in capsys.readouterr().err
+    main(["plan", "-t", str(orders), "--arch", "x86_64"])
+    assert "→" not in capsys.readouterr().err
+
+
+def test_shimimg_arch_reaches_plan_and_migrate_alike(orders, capsys, monkeypatch):
+    monkeypatch.setenv("SHIMIMG_ARCH", "x86_64")
+    main(["plan", "-t", str(orders), "--json"])
+    assert json.loads(capsys.readouterr().out)["packages"][0]["arch"] == "x86_64"
+    main(["migrate", "-t", str(orders), "--check"])
+    assert "Architectures: [arm64]" not in capsys.readouterr().out
+    monkeypatch.delenv("SHIMIMG_ARCH")
+    main(["migrate", "-t", str(orders), "--check"])
+    assert "Architectures: [arm64]" in capsys.readouterr().out
+
+
+# Every setting more than one command reads, from the environment and the config file: each
+# command gets the same value in its one Settings record.
+SHARED = {
+    "arch": ("x86_64", ["plan", "migrate", "build", "push", "invoke", "doctor"]),
+    "direct": ("true", ["plan", "migrate", "build", "push", "invoke"]),
+    "drop_layers": ("true", ["migrate", "build", "push", "invoke"]),
+    "go_tags": ("lambda", ["plan", "build", "push", "invoke"]),
+    "base_image": ("al2023", ["plan", "build", "push", "invoke", "doctor"]),
+    "prebuilt": ("true", ["plan", "build", "push", "invoke"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHARED))
+@pytest.mark.parametrize("source", ["env", "config"])
+def test_every_shared_setting_reaches_every_command_the_same(orders, monkeypatch, name, source):
+    from shimimg import commands
+    from shimimg.commands import build, doctor, invoke, migrate, plan, push
+
+    value, names = SHARED[name]
+    seen = {}
+
+    def capture(cmd):
+        def run(**kw):
+            seen[cmd] = kw["settings"]
+            return 0
+        return run
+
+    for cmd, module in {"plan": plan, "migrate": migrate, "build": build, "push": push, "invoke": invoke,
+                        "doctor": doctor}.items():
+        monkeypatch.setattr(module, "run", capture(cmd))
+    if source == "env":
+        monkeypatch.setenv(f"SHIMIMG_{name.upper()}", value)
+    else:
+        toml = f'{name} = ["{value}"]\n' if name == "go_tags" else f'{name} = "{value}"\n'
+        (orders.parent / "shimimg.toml").write_text(toml.replace('"true"', "true"))
+    args = {"invoke": ["invoke", "GetOrderFunction"], "push": ["push", "--repository", "r.example/x"]}
+    for cmd in names:
+        assert main([*args.get(cmd, [cmd]), "-t", str(orders)]) == 0, cmd
+    values = {cmd: getattr(s, name) for cmd, s in seen.items()}
+    assert set(values) == set(names)
+    assert len({repr(v) for v in values.values()}) == 1, values
+    assert commands  # the package imports
+
+
+def test_migrate_into_another_folder_reports_the_paths_it_rewrote(orders, tmp_path, capsys):
+    assert main(["migrate", "-t", str(orders), "-o", str(tmp_path / "deploy" / "t.yaml")]) == 0
+    err = capsys.readouterr().err
+    assert f"paths rewritten to work from {tmp_path / 'deploy'}: report/ → ../report/" in err

@@ -65,8 +65,10 @@ def private_config(credentials: Mapping[str, tuple[str, str]]) -> Iterator[dict[
         config["cliPluginsExtraDirs"] = extra
         if user.get("currentContext"):
             config["currentContext"] = user["currentContext"]
-        if (user_dir / "contexts").is_dir():
-            (root / "contexts").symlink_to(user_dir / "contexts")
+        # The user's docker contexts and buildx builders (a remote BuildKit) stay in use.
+        for shared in ("contexts", "buildx"):
+            if (user_dir / shared).is_dir():
+                (root / shared).symlink_to(user_dir / shared)
         (root / "config.json").write_text(json.dumps(config, indent=2))
         yield {"DOCKER_CONFIG": str(root), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     finally:
