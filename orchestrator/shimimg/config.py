@@ -65,6 +65,10 @@ class Settings:
     direct: bool = _opt(False, "No shim: ImageConfig.EntryPoint runs the binary itself.", flags=("--direct/--shim",))
     drop_layers: bool = _opt(False, "Drop the Layers of migrated functions (images cannot use layers).",
                              flags=("--drop-layers",))
+    unpack: bool = _opt(False, "Right after loading an image of another platform than the engine's, unpack it (a "
+                        "container created and removed): `sam local invoke` needs that on the containerd image store "
+                        "(moby/buildkit#3891); it costs about 0.1 s per layer.", flags=("--unpack/--no-unpack",),
+                        repo=False)
     builder: str | None = _opt(None, "buildx builder to use (e.g. a remote BuildKit).", flags=("--builder",),
                                repo=False, metavar="NAME")
     cache_from: tuple[str, ...] = _opt((), "buildx --cache-from entries; repeatable.", flags=("--cache-from",),

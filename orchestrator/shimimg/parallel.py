@@ -63,3 +63,21 @@ def map(fn: Callable[[T], R], items: Sequence[T], *, jobs: int) -> list[R]:  # n
     if errors:
         raise merged(errors)
     return results  # type: ignore[return-value]
+
+
+class Background:
+    """One call on a thread of its own, started now; ``result()`` waits for it and raises what it
+    raised. ``required=False``: only wait, a failure no longer matters (nothing needed it)."""
+
+    def __init__(self, fn: Callable[[], R]) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shimimg-bg")
+        self._future = self._pool.submit(fn)
+        self._pool.shutdown(wait=False)
+
+    def result(self, *, required: bool = True) -> R | None:
+        try:
+            return self._future.result()
+        except Exception:
+            if required:
+                raise
+            return None

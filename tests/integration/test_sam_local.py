@@ -131,13 +131,13 @@ def test_an_arm64_image_takes_sams_emulator_right_after_the_build(tmp_path, stan
         assert "parent snapshot" in r.stderr and "does not exist" in r.stderr, r.stderr
     finally:
         subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True)
-    # shimimg's build leaves the image usable by that classic build at once.
+    # shimimg build --unpack leaves the image usable by that classic build at once.
     work = tmp_path / "orders"
     shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
     (work / "cmd" / "get_order" / "main.go").write_text((work / "cmd" / "get_order" / "main.go").read_text()
                                                         + f"\n// {tmp_path.name}\n")
-    r = subprocess.run([sys.executable, "-m", "shimimg", "build", "--base-image", standin, "--json"], cwd=work,
-                       capture_output=True, text=True, timeout=900)
+    r = subprocess.run([sys.executable, "-m", "shimimg", "build", "--base-image", standin, "--unpack", "--json"],
+                       cwd=work, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     built = json.loads(r.stdout)["packages"][0]["image"]
     assert not built["cached"]

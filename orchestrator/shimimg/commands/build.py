@@ -55,6 +55,9 @@ def build_images(template: Path, settings: Settings, *, only: Sequence[str] = ()
     base_id = dockercli.image_id(opts.base) or ""
     rev = revision(template.resolve().parent)
     names = [p.code_uri for p in selected]
+    # buildx (and the builder) are checked while go answers: ready before any compiling starts,
+    # without adding their ~0.15 s to a rebuild.
+    checked = parallel.Background(lambda: dockercli.buildx(settings.builder))
     with store.locked(), ui.Progress(names) as progress:
         for p in selected:
             progress.stage(p.code_uri, "resolve")
@@ -62,7 +65,7 @@ def build_images(template: Path, settings: Settings, *, only: Sequence[str] = ()
         found = binmod.resolve(selected, where, settings, store)
 
         def compiling(pkg: Package, n: int) -> None:
-            dockercli.buildx(settings.builder)  # before minutes of compiling, not after
+            checked.result()  # before minutes of compiling, not after
             progress.stage(pkg.code_uri, "compile", f"{n} of {len(binmod.handlers_of(pkg))} handler(s)")
 
         compiled = binmod.compile_missing(selected, found, settings, store, on_compile=compiling)
@@ -82,6 +85,7 @@ def build_images(template: Path, settings: Settings, *, only: Sequence[str] = ()
                 return _image(pkg, bins, opts, store, rev, base_id, progress, target, names), bins
 
         done = parallel.map(one, selected, jobs=settings.parallel)
+    checked.result(required=False)
     images = tuple(img for img, _ in done)
     pushed = {img.package.path: img.builder_output for img in images if img.builder_output is not None}
     return doc, BuildResult(plan=plan, images=images, settings=settings,

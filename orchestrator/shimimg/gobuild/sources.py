@@ -108,14 +108,18 @@ def sources(module: Module, requests: Sequence[Request], build: BuildEnv, stamps
         return [_from_record(module, item, True) for item in record["packages"]]
     # Taken before go reads anything: a file changed while go runs leaves a stamp that differs.
     before = stamp.tree(module.root)
-    entries = go_list(module.root, ["./..."], build)
-    listing = Listing.of(module.root, entries)
+    # One go list for both questions (which folders are main packages, and what each main is
+    # built from): -deps over ./... costs one module load instead of two.
+    entries = go_list(module.root, ["./..."], build, deps=True)
+    root = str(module.root)
+    own = [e for e in entries if e.get("Dir") == root or str(e.get("Dir", "")).startswith(root + os.sep)]
+    listing = Listing.of(module.root, own)
     # `./...` leaves out folders whose Go files the tags exclude; ask about the ones that matter
     # by name, so the answer can say "excluded by build tags" rather than "no main package".
     hidden = [d for d in _candidates(module.root, requests) if d not in listing.packages and _has_go(d)]
     if hidden:
         named = go_list(module.root, ["./" + os.path.relpath(d, module.root) for d in hidden], build)
-        listing = Listing.of(module.root, [*entries, *named])
+        listing = Listing.of(module.root, [*own, *named])
     resolved: dict[str, list[Resolved]] = {}
     problems: list[str] = []
     hints: list[str] = []
@@ -142,8 +146,6 @@ def sources(module: Module, requests: Sequence[Request], build: BuildEnv, stamps
         hint = tags.hint(excluded, build.tags) if excluded else "\n  ".join(dict.fromkeys(hints))
         raise ShimimgError(f"cannot tell which main package to build for {len(problems)} handler(s) in "
                            f"{module.root}", problems=problems, hint=hint)
-    mains = sorted({r.import_path for items in resolved.values() for r in items})
-    entries = go_list(module.root, mains, build, deps=True) if mains else []
     _refuse_tag_fallbacks(resolved, listing, entries, build)
     previous = (record or {}).get("hashes") if record and record.get("v") == _VERSION else None
     hasher = closure.Hasher(previous)

@@ -40,12 +40,13 @@ class ImageSettings:
     cache_to: tuple[str, ...] = ()
     compression_level: int | None = None
     source_date_epoch: int | None = None
+    unpack: bool = False
 
     @classmethod
     def of(cls, s: Settings) -> ImageSettings:
         return cls(base=s.base_ref, direct=s.direct, builder=s.builder, cache_from=tuple(s.cache_from),
                    cache_to=tuple(s.cache_to), compression_level=s.compression_level,
-                   source_date_epoch=s.source_date_epoch)
+                   source_date_epoch=s.source_date_epoch, unpack=s.unpack)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
     if push_to is None and last and last.key == key and last.tag == tag:
         found = dockercli.image_id(tag)
         if found and found == last.image_id:
+            if opts.unpack:  # asked for now, after a build that did not
+                dockercli.unpack(tag, platform)
             return ImageResult(pkg, tag, last.image_id, last.digest, cached=True)
 
     engine = dockercli.buildx(opts.builder)
@@ -143,7 +146,8 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
     )
     if push_to is not None:
         return ImageResult(pkg, tag, "", built.digest, cached=False, builder_output=built.output)
-    dockercli.unpack(tag, platform)
+    if opts.unpack:
+        dockercli.unpack(tag, platform)
     image_id = dockercli.image_id(tag) or ""
     store.put_image(slug, ImageState(key=key, tag=tag, image_id=image_id, digest=built.digest))
     return ImageResult(pkg, tag, image_id, built.digest, cached=False)
