@@ -137,18 +137,19 @@ def resolve(req: Request, listing: Listing, *, config_file: str) -> tuple[list[R
     out: list[Resolved] = []
     problems = Problems()
     codeuri_main = listing.is_main(req.path)
+
+    def mapped(handler: str, name: str, who: str, value: str, table: str, rule: str) -> None:
+        target, why = check_mapping(value, listing)
+        if target is None:
+            problems.append(f"{who}: the mapping {table} \"{handler}\" = {value!r} in {config_file} is refused: {why}")
+        else:
+            out.append(_resolved(handler, name, target, listing, rule, f"{table} in {config_file}"))
+
     for handler, functions in req.handlers:
         name = binary_name(handler)
         who = f"{handler} ({functions})"
-        mapped = req.package_map.get(handler)
-        if mapped is not None:
-            target, why = check_mapping(mapped, listing)
-            if target is None:
-                problems.append(f"{who}: the mapping {req.package_table} \"{handler}\" = {mapped!r} in {config_file} "
-                                f"is refused: {why}")
-                continue
-            out.append(_resolved(handler, name, target, listing, RULE_PACKAGE_MAP,
-                                 f"{req.package_table} in {config_file}"))
+        if handler in req.package_map:
+            mapped(handler, name, who, req.package_map[handler], req.package_table, RULE_PACKAGE_MAP)
             continue
         if codeuri_main:
             out.append(_resolved(handler, name, req.path, listing, RULE_CODEURI_MAIN,
@@ -157,15 +158,8 @@ def resolve(req: Request, listing: Listing, *, config_file: str) -> tuple[list[R
         if listing.excluded(req.path):
             problems.append(f"{who}: the CodeUri {req.code_uri} holds Go files that the build tags exclude")
             continue
-        mapped = req.template_map.get(handler)
-        if mapped is not None:
-            target, why = check_mapping(mapped, listing)
-            if target is None:
-                problems.append(f"{who}: the mapping {req.template_table} \"{handler}\" = {mapped!r} in {config_file} "
-                                f"is refused: {why}")
-                continue
-            out.append(_resolved(handler, name, target, listing, RULE_TEMPLATE_MAP,
-                                 f"{req.template_table} in {config_file}"))
+        if handler in req.template_map:
+            mapped(handler, name, who, req.template_map[handler], req.template_table, RULE_TEMPLATE_MAP)
             continue
         cmd = next((d for d in dict.fromkeys([req.path / "cmd" / name, listing.root / "cmd" / name])
                     if listing.is_main(d)), None)

@@ -10,41 +10,41 @@ from shimimg.registry.transport import RegistryFailure
 
 UNCHANGED = "the template was not written"
 
+# kind → (what happened, what to do); {endpoint} {repo} {name} {ref} {account} {tried} {timeout} {config}
+# are filled in. "ecr-auth" is an auth failure of an ECR token.
+_SAY = {
+    "stalled": ("the registry at {endpoint} stopped making progress{tried}",
+                "check the registry and the network; each attempt is stopped after {timeout} s without progress "
+                "(--timeout), and --retries sets the attempts"),
+    "down": ("cannot reach the registry at {endpoint}{tried}",
+             "check that {endpoint} is the right address and the registry is up, then run again"),
+    "transient": ("the registry at {endpoint} kept failing{tried_or_none}",
+                  "run the same command again: layers already uploaded are skipped"),
+    "ecr-auth": ("{endpoint} refused the ECR token for account {account}",
+                 f"check that the AWS credentials allow {ECR_PUSH_ACTIONS}"),
+    "auth": ("{endpoint} refused the credentials docker has for it",
+             "run `docker login {endpoint}` with valid credentials (or fix the credential helper configured for "
+             "it), then run again"),
+    "no-credentials": ("docker has no credentials for {endpoint}",
+                       "run `docker login {endpoint}` (or configure a credential helper), then run again"),
+    "helper": ("docker's credential helper for {endpoint} failed", "check credsStore/credHelpers in {config}"),
+    "denied": ("{endpoint} denied access to {name}", "{denied_hint}"),
+    "immutable": ("{repo} has immutable tags", "choose another --tag: a tag in an immutable repository never moves"),
+    "engine": ("the Docker engine went away while pushing {ref}", "check that dockerd is running, then run again"),
+}
+
 
 def failure(e: RegistryFailure, repo: Repository, endpoint: str, *, attempts: int, timeout: float) -> ShimimgError:
+    kind = "ecr-auth" if e.kind in ("auth", "no-credentials") and repo.is_ecr else e.kind
     tried = f" (tried {attempts} times)" if attempts > 1 else ""
-    if e.kind == "stalled":
-        return ShimimgError(f"the registry at {endpoint} stopped making progress{tried}: {e.detail}; {UNCHANGED}",
-                            hint=f"check the registry and the network; each attempt is stopped after {timeout:.0f} s "
-                                 "without progress (--timeout), and --retries sets the attempts")
-    if e.kind == "down":
-        return ShimimgError(f"cannot reach the registry at {endpoint}{tried}: {e.detail}; {UNCHANGED}",
-                            hint=f"check that {endpoint} is the right address and the registry is up, then run again")
-    if e.kind == "transient":
-        tried = tried or " (no retries)"
-        return ShimimgError(f"the registry at {endpoint} kept failing{tried}: {e.detail}; {UNCHANGED}",
-                            hint="run the same command again: layers already uploaded are skipped")
-    if e.kind in ("auth", "no-credentials") and repo.is_ecr:
-        return ShimimgError(f"{endpoint} refused the ECR token for account {repo.account}: {e.detail}; {UNCHANGED}",
-                            hint=f"check that the AWS credentials allow {ECR_PUSH_ACTIONS}")
-    if e.kind == "auth":
-        return ShimimgError(f"{endpoint} refused the credentials docker has for it: {e.detail}; {UNCHANGED}",
-                            hint=f"run `docker login {endpoint}` with valid credentials (or fix the credential "
-                                 "helper configured for it), then run again")
-    if e.kind == "no-credentials":
-        return ShimimgError(f"docker has no credentials for {endpoint}: {e.detail}; {UNCHANGED}",
-                            hint=f"run `docker login {endpoint}` (or configure a credential helper), then run again")
-    if e.kind == "helper":
-        return ShimimgError(f"docker's credential helper for {endpoint} failed: {e.detail}; {UNCHANGED}",
-                            hint=f"check credsStore/credHelpers in {user_config_dir() / 'config.json'}")
-    if e.kind == "denied":
-        hint = ("does the repository exist? --create-repository creates it" if repo.is_ecr
-                else f"check that your account may push to {repo.name}")
-        return ShimimgError(f"{endpoint} denied access to {repo.name}: {e.detail}; {UNCHANGED}", hint=hint)
-    if e.kind == "immutable":
-        return ShimimgError(f"{repo.uri} has immutable tags: {e.detail}; {UNCHANGED}",
-                            hint="choose another --tag: a tag in an immutable repository never moves")
-    if e.kind == "engine":
-        return ShimimgError(f"the Docker engine went away while pushing {e.ref}: {e.detail}; {UNCHANGED}",
-                            hint="check that dockerd is running, then run again")
-    return ShimimgError(f"{e.ref} failed at the registry {endpoint}: {e.detail}; {UNCHANGED}")
+    values = {
+        "endpoint": endpoint, "repo": repo.uri, "name": repo.name, "ref": e.ref, "account": repo.account,
+        "tried": tried, "tried_or_none": tried or " (no retries)", "timeout": f"{timeout:.0f}",
+        "config": user_config_dir() / "config.json",
+        "denied_hint": "does the repository exist? --create-repository creates it" if repo.is_ecr
+        else f"check that your account may push to {repo.name}",
+    }
+    if kind not in _SAY:
+        return ShimimgError(f"{e.ref} failed at the registry {endpoint}: {e.detail}; {UNCHANGED}")
+    what, hint = _SAY[kind]
+    return ShimimgError(f"{what.format(**values)}: {e.detail}; {UNCHANGED}", hint=hint.format(**values))

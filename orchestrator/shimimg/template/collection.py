@@ -4,6 +4,9 @@ Block YAML is edited by whole lines (a block key always starts its line), with t
 indentation; flow collections (YAML ``{...}``/``[...]`` and all of JSON) are edited between their
 members, reusing the file's own separators so commas stay valid and untouched members keep their
 lines. Nothing is ever re-dumped, so comments, quoting, key order and tags survive by construction.
+
+(Longer than the project's usual module: block and flow edits share one ``CollectionEdit`` and its
+ordering checks, and splitting them would put that state in two places.)
 """
 
 from __future__ import annotations
