@@ -73,7 +73,10 @@ def note(text: str) -> None:
 
 def base_env() -> dict:
     # The caller's SHIMIMG_* settings (a builder, a cache dir, a base) must not leak into a contender.
-    return {k: v for k, v in os.environ.items() if not k.startswith("SHIMIMG_")}
+    # PYTHONDONTWRITEBYTECODE (set on some machines) would make every shimimg run compile its own
+    # modules again; an installed shimimg has its bytecode from pip.
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("SHIMIMG_") and k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def sh(cmd, *, cwd=None, env=None, check=True) -> subprocess.CompletedProcess:

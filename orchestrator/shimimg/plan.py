@@ -52,7 +52,7 @@ class Package:
     code_uri: str  # as the template says it, after Globals
     path: Path  # absolute: a directory or a .zip
     kind: Literal["dir", "zip"]
-    image: str  # local image reference shimimg build tags, e.g. "shimimg/orders:latest"
+    image: str  # the local image name, e.g. "shimimg/orders:latest" (build replaces the tag by a content hash)
     arch: Arch
     functions: tuple[Function, ...]
 

@@ -520,3 +520,22 @@ def _pipeline_commands() -> dict[str, tuple[dict, list[str], str]]:
         "github-actions": (gha["env"], [steps["Build"], steps["Push"]], steps["Deploy"]),
         "codebuild": (spec["env"]["variables"], [build, push], deploy),
     }
+
+
+def test_a_second_repository_of_the_registry_gets_the_layers_mounted_not_uploaded(work, registry, client_env,
+                                                                                   standin):
+    """The engine mounts blobs the registry already holds in another repository: nothing but the
+    manifest and config go up, and layers_mounted says so."""
+    runs = []
+    for repo in ("mounts/first", "mounts/second"):
+        mark = registry.log_offset()
+        r = shimimg("push", "--base-image", standin, "--repository", f"{registry.address}/{repo}", "--json",
+                    cwd=work, env=client_env)
+        assert r.returncode == 0, r.stderr
+        runs.append((pushed(json.loads(r.stdout))[0], registry.blob_uploads(mark)))
+    (first, _), (second, uploads) = runs
+    assert first["digest"] == second["digest"]
+    assert second["layers_mounted"] == second["layers"] and second["layers_pushed"] == 0
+    assert second["bytes_pushed"] == 0
+    manifest = registry.manifest("mounts/second", second["digest"])[1]
+    assert uploads == [manifest["config"]["digest"]] or uploads == []

@@ -1,8 +1,9 @@
 """Local packages: a directory or .zip holding a function's binaries, and the image it becomes.
 
-Image names: ``shimimg/<slug>:latest``, the slug being the package path relative to the template
-(the template directory's own name for ``./``, a zip's stem), lowercased and reduced to what Docker
-accepts in a repository name. ``shimimg build`` tags exactly this name.
+Image names: ``shimimg/<slug>``, the slug being the package path relative to the template (the
+template directory's own name for ``./``, a zip's stem), lowercased and reduced to what Docker
+accepts in a repository name. ``shimimg build`` tags ``shimimg/<slug>:<content hash>`` and writes
+that into the template; ``migrate`` alone (no build behind it) writes ``:latest`` as a placeholder.
 """
 
 from __future__ import annotations
