@@ -40,7 +40,7 @@ apt_install() { # step pkgs...
     || die "$step" "apt-get install ${missing[*]} failed; install them by hand"
 }
 
-# Debian 13's engine runs on Debian 12 when unpacked beside the system one (see ENVIRONMENT.md):
+# Debian 13's engine runs on Debian 12 when unpacked beside the system one (docs/design.md, "The engine"):
 # users run Docker 25+ today, and dockerd 20.10's BuildKit has no COPY --link.
 trixie_source() {
   local f=/etc/apt/sources.list.d/shimimg-trixie.sources

@@ -140,7 +140,8 @@ def pin(
 @app.command()
 @with_options("template", settings=BUILD_SETTINGS)
 def invoke(
-    function: str = typer.Argument(..., metavar="FUNCTION", help="Logical id of the function, e.g. CreateOrderFunction."),
+    function: str = typer.Argument(..., metavar="FUNCTION",
+                                   help="Logical id of the function, e.g. CreateOrderFunction."),
     event: Optional[str] = typer.Option(None, "-e", "--event", metavar="EVENT_FILE",
                                         help="Event as a JSON file, or - for stdin [default: {}]."),
     env_vars: Optional[Path] = typer.Option(None, "-n", "--env-vars", metavar="FILE",

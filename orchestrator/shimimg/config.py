@@ -247,7 +247,8 @@ def _file_values(directory: Path) -> tuple[dict[str, Any], Path | None, Path | N
         unknown = sorted(set(table) - set(_SETTABLE))
         if unknown:
             raise ShimimgError(f"{path}: unknown shimimg option(s): {', '.join(unknown)}",
-                               hint=f"known options: {', '.join(n for n in _SETTABLE if OPTION_FIELDS[n].metadata['repo'])}")
+                               hint="known options: " + ", ".join(
+                                   n for n in _SETTABLE if OPTION_FIELDS[n].metadata["repo"]))
         machine = sorted(n for n in table if not OPTION_FIELDS[n].metadata["repo"])
         if machine:
             raise ShimimgError(

@@ -163,7 +163,8 @@ def build(
         cmd.append(f"--platform={platform}")
         # buildx's default provenance attestation turns a push into an image index, which Lambda refuses.
         cmd += ["--provenance=false", "--sbom=false"]
-        compression = f",compression=gzip,compression-level={compression_level}" if compression_level is not None else ""
+        compression = ("" if compression_level is None
+                       else f",compression=gzip,compression-level={compression_level}")
         insecure_opt = ",registry.insecure=true" if insecure else ""
         if push_names:
             # One CSV field holds every name: quoted, since the names are separated by commas.

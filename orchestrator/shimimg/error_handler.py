@@ -62,7 +62,8 @@ def versions() -> dict[str, str]:
         "shimimg": __version__,
         "python": f"{platform.python_version()} ({sys.executable})",
         "platform": platform.platform(),
-        "docker": _tool_version(["docker", "version", "--format", "client {{.Client.Version}}, engine {{.Server.Version}}"]),
+        "docker": _tool_version(["docker", "version", "--format",
+                                 "client {{.Client.Version}}, engine {{.Server.Version}}"]),
         "buildx": _tool_version(["docker", "buildx", "version"]),
         "go": _tool_version(["go", "version"]),
     }

@@ -30,7 +30,8 @@ NETWORK_SETTINGS = ("timeout", "retries", "registry_endpoint")
 _TYPES: dict[str, Any] = {
     "go_tags": Optional[List[str]], "cache_from": Optional[List[str]], "cache_to": Optional[List[str]],
     "prebuilt": Optional[bool], "allow_dynamic": Optional[bool], "direct": Optional[bool],
-    "drop_layers": Optional[bool], "unpack": Optional[bool], "compression_level": Optional[int], "max_binary_size": Optional[int],
+    "drop_layers": Optional[bool], "unpack": Optional[bool], "compression_level": Optional[int],
+    "max_binary_size": Optional[int],
     "timeout": Optional[int], "retries": Optional[int], "jobs": Optional[int], "cache_dir": Optional[Path],
 }
 
@@ -68,7 +69,8 @@ GROUPS: dict[str, dict[str, tuple[Any, Any]]] = {
                                         "one (e.g. a commit); repeatable.")),
         "force": (bool, typer.Option(False, "--force", help="Move --tag tags that already point at another image.")),
         "create_repository": (bool, typer.Option(False, "--create-repository",
-                                                 help="Create a missing ECR repository (immutable tags, scan on push).")),
+                                                 help="Create a missing ECR repository (immutable tags, "
+                                                      "scan on push).")),
     },
 }
 

@@ -93,8 +93,9 @@ def take(pkg: Package, handlers: Sequence[tuple[str, str]], scratch: Path, *, al
             hint = "build the binaries first (your old build chain, e.g. `make`)"
             if prebuilt_flag:
                 hint += ", or drop --prebuilt so shimimg builds them from source"
-        raise ShimimgError(f"{pkg.code_uri}: cannot take {len(problems)} prebuilt binar{'y' if len(problems) == 1 else 'ies'} "
-                           f"from the {source}", problems=problems, hint=hint)
+        what = "binary" if len(problems) == 1 else "binaries"
+        raise ShimimgError(f"{pkg.code_uri}: cannot take {len(problems)} prebuilt {what} from the {source}",
+                           problems=problems, hint=hint)
     return Taken(files, digests)
 
 

@@ -70,7 +70,8 @@ def test_quotes_dollars_and_line_breaks_in_codeuri_handlers_and_git_stay_one_val
     template = root / "template.yaml"
     template.write_text("Transform: AWS::Serverless-2016-10-31\nResources:\n  GetOrderFunction:\n"
                         "    Type: AWS::Serverless::Function\n"
-                        f"    Properties: {{Runtime: go1.x, Handler: {json.dumps(handler)}, CodeUri: {json.dumps(odd)}}}\n")
+                        f"    Properties: {{Runtime: go1.x, Handler: {json.dumps(handler)}, "
+                        f"CodeUri: {json.dumps(odd)}}}\n")
     r = shimimg("build", "-t", str(template), "--base-image", standin, "--json", cwd=root)
     assert r.returncode == 0, r.stderr
     assert "\nRUN touch" not in r.stderr  # names with line breaks are shown escaped, on one line

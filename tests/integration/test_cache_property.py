@@ -53,7 +53,8 @@ def make_tree(root: Path) -> None:
     write(root, "app/README.md", "docs\n")
     write(root, "app/internal/a/a.go", 'package a\n\nimport _ "embed"\n\n//go:embed data/greeting.txt\n'
                                        "var greeting string\n\nfunc Say() string { return greeting + Suffix() }\n")
-    write(root, "app/internal/a/a_default.go", '//go:build !extra\n\npackage a\n\nfunc Suffix() string { return "-d1" }\n')
+    write(root, "app/internal/a/a_default.go",
+          '//go:build !extra\n\npackage a\n\nfunc Suffix() string { return "-d1" }\n')
     write(root, "app/internal/a/a_extra.go", '//go:build extra\n\npackage a\n\nfunc Suffix() string { return "-x1" }\n')
     write(root, "app/internal/a/data/greeting.txt", "hello-1")
     write(root, "app/internal/b/b.go", 'package b\n\nconst B = "b-1"\n')

@@ -252,7 +252,7 @@ def test_sam_validate_lint_accepts_every_migrated_template(tmp_path):
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda pair: (pair, findings(pair[0]), findings(pair[1])), pairs))
     problems = []
-    for (original, migrated), (_, before, _), (rc, after, text) in results:
+    for (_original, migrated), (_, before, _), (rc, after, text) in results:
         if rc != 0 and not after:
             problems.append(f"{migrated}: sam validate failed without a lint finding: {text}")
         # One rule (e.g. 2531) reports errors and warnings: compare rule numbers, refuse any error.

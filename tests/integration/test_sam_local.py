@@ -37,8 +37,8 @@ def built(tmp_path_factory, standin):
     # A fresh image (never run), as a user's first `sam local invoke` after `shimimg build` meets it.
     (work / "cmd" / "echo_env" / "main.go").write_text((work / "cmd" / "echo_env" / "main.go").read_text()
                                                        + "\n// sam-local comparison\n")
-    r = subprocess.run([sys.executable, "-m", "shimimg", "build", "--base-image", standin, "--arch", "x86_64", "--json"],
-                       cwd=work, capture_output=True, text=True, timeout=900)
+    r = subprocess.run([sys.executable, "-m", "shimimg", "build", "--base-image", standin, "--arch", "x86_64",
+                        "--json"], cwd=work, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     return work, work / json.loads(r.stdout)["output"]
 

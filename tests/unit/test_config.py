@@ -12,7 +12,8 @@ def test_defaults_point_at_the_real_base_and_a_cache_outside_the_work_tree(tmp_p
     assert s.arch == "arm64"
     assert s.cache_dir == Path("/home/u/.cache/shimimg")
     assert config.load(tmp_path, {}, environ={"XDG_CACHE_HOME": "/x"}).cache_dir == Path("/x/shimimg")
-    assert config.load(tmp_path, {}, environ={"XDG_CACHE_HOME": "rel", "HOME": "/h"}).cache_dir == Path("/h/.cache/shimimg")
+    relative = config.load(tmp_path, {}, environ={"XDG_CACHE_HOME": "rel", "HOME": "/h"})
+    assert relative.cache_dir == Path("/h/.cache/shimimg")
     assert s.sources == {}
 
 
@@ -66,7 +67,7 @@ def test_bad_settings_name_their_source(tmp_path: Path, files, env, fragment):
 
 
 def test_every_option_has_help_flags_and_an_env_name():
-    for name, f in config.OPTION_FIELDS.items():
+    for name in config.OPTION_FIELDS:
         if name == "source_date_epoch":
             continue
         assert config.option_help(name).split(" [env:")[0], name
@@ -86,7 +87,8 @@ def test_a_repository_config_cannot_choose_machine_resources(tmp_path, name, val
     assert f"SHIMIMG_{name.upper()}" in e.value.hint
     # The same value from the environment is the machine owner's choice.
     env_value = value.strip("'[]")
-    assert config.load(tmp_path.parent, {}, environ={f"SHIMIMG_{name.upper()}": env_value}).sources[name] == "environment"
+    from_env = config.load(tmp_path.parent, {}, environ={f"SHIMIMG_{name.upper()}": env_value})
+    assert from_env.sources[name] == "environment"
 
 
 @pytest.mark.parametrize("env,fragment", [

@@ -73,7 +73,8 @@ def test_embedded_files_are_inputs_of_their_package_only(tmp_path):
 
 def test_modules_from_the_module_cache_count_by_version(tmp_path):
     entries = module(tmp_path)
-    dep = {"ImportPath": "github.com/aws/aws-lambda-go/lambda", "Dir": "/modcache/github.com/aws/aws-lambda-go@v1.55.1/lambda",
+    dep = {"ImportPath": "github.com/aws/aws-lambda-go/lambda",
+           "Dir": "/modcache/github.com/aws/aws-lambda-go@v1.55.1/lambda",
            "Name": "lambda", "GoFiles": ["entry.go"],
            "Module": {"Path": "github.com/aws/aws-lambda-go", "Version": "v1.55.1",
                       "Dir": "/modcache/github.com/aws/aws-lambda-go@v1.55.1"}}

@@ -42,7 +42,8 @@ def take(p: Package, tmp_path: Path, **kw):
 
 
 def test_zip_binaries_are_private_checked_copies(tmp_path):
-    z = make_zip(tmp_path / "p.zip", {"bin/a": (elf_bytes("arm64"), 0o755), "./bin/b": (elf_bytes("arm64") + b"b", 0o755)})
+    z = make_zip(tmp_path / "p.zip",
+                 {"bin/a": (elf_bytes("arm64"), 0o755), "./bin/b": (elf_bytes("arm64") + b"b", 0o755)})
     got = take(pkg(z, "zip"), tmp_path)
     assert got.files["bin/b"].read_bytes().endswith(b"b")
     assert tmp_path / "scratch" in got.files["bin/a"].parents

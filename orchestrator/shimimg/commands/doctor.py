@@ -120,7 +120,8 @@ def _credentials(settings: Settings, repository: str) -> Check:
         except transport.RegistryFailure as e:
             if e.kind in ("auth", "no-credentials", "helper", "down"):
                 return Check("credentials", False, f"{repo.uri}: {e.detail}",
-                             hint="check the AWS credentials in use" if repo.is_ecr else f"run `docker login {endpoint}`")
+                             hint="check the AWS credentials in use" if repo.is_ecr
+                             else f"run `docker login {endpoint}`")
     how = "an ECR token from the API" if repo.is_ecr else "docker's own credentials"
     return Check("credentials", True, f"{repo.uri}: {how} accepted by {endpoint}")
 

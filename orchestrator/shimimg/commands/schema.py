@@ -94,7 +94,8 @@ def plan_document(plan: Plan, sources: dict[Path, Any], warnings: Sequence[str])
     doc["skipped"] = [{"logical_id": s.logical_id, "reason": s.reason, "fix": s.fix, "line": s.line}
                       for s in plan.skipped]
     doc["untouched"] = [{"logical_id": u.logical_id, "reason": u.reason} for u in plan.untouched]
-    doc["arch_changes"] = [{"logical_id": fn.logical_id, "from": old, "to": new} for fn, old, new in plan.arch_changes()]
+    doc["arch_changes"] = [{"logical_id": fn.logical_id, "from": old, "to": new}
+                           for fn, old, new in plan.arch_changes()]
     doc["warnings"] = list(warnings)
     return doc
 

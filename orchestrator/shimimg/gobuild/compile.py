@@ -42,7 +42,8 @@ def _blame(output: str, module_root: Path, batch: Sequence[Resolved], functions:
     named = []
     for r in batch:
         rel = os.path.relpath(r.main_dir, module_root)
-        if re.search(rf"(^# {re.escape(r.import_path)}$|^(\./)?{re.escape(rel)}/[^/\s]+\.go:|{re.escape(str(r.main_dir))})",
+        pattern = rf"(^# {re.escape(r.import_path)}$|^(\./)?{re.escape(rel)}/[^/\s]+\.go:|{re.escape(str(r.main_dir))})"
+        if re.search(pattern,
                      output, re.M):
             named.append(f"{r.handler} ({functions.get(r.handler, '')})".replace(" ()", ""))
     return named

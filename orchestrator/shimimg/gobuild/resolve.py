@@ -123,7 +123,8 @@ def check_mapping(value: str, listing: Listing) -> tuple[Path | None, str]:
     if listing.excluded(target):
         return None, f"{value} holds Go files, but the build tags exclude all of them"
     if not listing.is_main(target):
-        return None, f"{value} is not a main package (go list says package {listing.packages.get(target, {}).get('Name') or 'none'})"
+        name = (listing.packages.get(target) or {}).get("Name") or "none"
+        return None, f"{value} is not a main package (go list says package {name})"
     return target, ""
 
 
@@ -182,8 +183,9 @@ def resolve(req: Request, listing: Listing, *, config_file: str) -> tuple[list[R
             problems.append(f"{who}: several main packages are named {name}: "
                             f"{', '.join(_rel(d, listing.root) for d in named)}; map it to one")
         else:
-            problems.append(f"{who}: no main package for it in {listing.root} (looked for "
-                            f"{', '.join(dict.fromkeys(_rel(d, listing.root) for d in (req.path / 'cmd' / name, listing.root / 'cmd' / name)))} "
+            candidates = (req.path / "cmd" / name, listing.root / "cmd" / name)
+            looked = dict.fromkeys(_rel(d, listing.root) for d in candidates)
+            problems.append(f"{who}: no main package for it in {listing.root} (looked for {', '.join(looked)} "
                             f"and mains named {name})")
     return out, problems
 
@@ -198,12 +200,14 @@ def mapping_hint(req: Request, unresolved: Sequence[str], listing: Listing) -> s
     mains = [_rel(d, listing.root) for d in listing.mains()]
     example = mains[0] if mains else "./path/to/main"
     lines = "\n".join(f'    "{h}" = "{example}"' for h in unresolved)
-    known = f" (main packages in the module: {', '.join(mains[:12])}{', ...' if len(mains) > 12 else ''})" if mains else ""
+    listed = ", ".join(mains[:12]) + (", ..." if len(mains) > 12 else "")
+    known = f" (main packages in the module: {listed})" if mains else ""
     return (f"map each to its main package in {req.config_name} beside the template{known}:\n"
             f"    {req.package_table}\n{lines}")
 
 
-def shared_across_main_codeuris(resolved: Mapping[str, Sequence[Resolved]], codeuri_mains: Mapping[str, Path]) -> list[str]:
+def shared_across_main_codeuris(resolved: Mapping[str, Sequence[Resolved]],
+                                codeuri_mains: Mapping[str, Path]) -> list[str]:
     """Functions of packages whose CodeUri is itself a main package, served by another main package
     that also serves other packages: the layout where one binary silently ran everyone's code."""
     users: dict[Path, set[str]] = {}

@@ -79,7 +79,8 @@ def labels(pkg: Package, rev: Revision, epoch: int) -> dict[str, str]:
     out = {
         "io.shimimg.handlers": ",".join(sorted({f.binary for f in pkg.functions})),
         "io.shimimg.version": __version__,
-        "org.opencontainers.image.created": datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "org.opencontainers.image.created":
+            datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     if rev.commit:
         out["org.opencontainers.image.revision"] = rev.commit + ("-dirty" if rev.dirty else "")
