@@ -108,7 +108,10 @@ class Store:
         meta = path.parent / "entry.json"
         try:
             record = json.loads(meta.read_text())
-            record["stat"] = _sig(os.lstat(path))
+            now = _sig(os.lstat(path))
+            if record.get("stat") == now:
+                return  # the link was there already (a no-op build): no fsynced write per binary
+            record["stat"] = now
             atomic_write_text(meta, json.dumps(record) + "\n")
         except (OSError, ValueError):
             pass

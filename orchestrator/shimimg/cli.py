@@ -94,12 +94,13 @@ def build(
 ) -> None:
     """Build one image per package (all its handlers plus the shim) and write the migrated template."""
     from shimimg.commands import build as cmd
-    from shimimg.commands import push as push_cmd
 
     settings = _settings(template, flags)
     if repository and not push:
         raise typer.BadParameter("--repository needs --push (or use `shimimg push`)", param_hint="--repository")
     if push:
+        from shimimg.commands import push as push_cmd
+
         raise typer.Exit(push_cmd.run(template=template, output=output, settings=settings, packages=package,
                                       repositories=repository, tags=tag, force=force,
                                       create_repository=create_repository, as_json=json_out))
@@ -209,18 +210,16 @@ def _hoist(argv: list[str]) -> list[str]:
 
 
 def _kinds() -> tuple[tuple, tuple, tuple]:
-    """(exit, abort, usage error) exception classes. typer 0.29 carries its own copy of click (and
-    needs no click installed); older typer uses click itself: catch whichever kinds exist."""
+    """(exit, abort, usage error) exception classes. typer 0.28 carries its own copy of click (and
+    needs no click installed); older typer uses click itself, imported by typer by now: catch
+    whichever kinds exist, without importing a click that typer does not use."""
     exits, aborts = {typer.Exit}, {typer.Abort}
     usage = {c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"}
-    try:
-        import click
-
+    click = sys.modules.get("click")
+    if click is not None:
         exits.add(click.exceptions.Exit)
         aborts.add(click.exceptions.Abort)
-        usage.add(click.ClickException)
-    except ImportError:
-        pass
+        usage.add(click.exceptions.ClickException)
     return tuple(exits), tuple(aborts), tuple(usage)
 
 

@@ -7,8 +7,9 @@ interrupt ends the children still running (their process groups) before it propa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from shimimg import proc
@@ -66,15 +67,30 @@ def map(fn: Callable[[T], R], items: Sequence[T], *, jobs: int) -> list[R]:  # n
 
 
 class Background:
-    """One call on a thread of its own, started now; ``result()`` waits for it and raises what it
-    raised. ``required=False``: only wait, a failure no longer matters (nothing needed it)."""
+    """One call on a thread of its own, started now (or at ``start()``, with ``start=False``);
+    ``result()`` starts it if need be, waits for it and raises what it raised. ``required=False``:
+    a call never started stays so, and a failure no longer matters (nothing needed it)."""
 
-    def __init__(self, fn: Callable[[], R]) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shimimg-bg")
-        self._future = self._pool.submit(fn)
-        self._pool.shutdown(wait=False)
+    def __init__(self, fn: Callable[[], R], *, start: bool = True) -> None:
+        self._fn = fn
+        self._lock = threading.Lock()
+        self._future: Future | None = None
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._future is None:
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shimimg-bg")
+                self._future = pool.submit(self._fn)
+                pool.shutdown(wait=False)
 
     def result(self, *, required: bool = True) -> R | None:
+        if self._future is None:
+            if not required:
+                return None
+            self.start()
+        assert self._future is not None
         try:
             return self._future.result()
         except Exception:

@@ -17,15 +17,17 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich import box
-from rich.console import Console
-from rich.live import Live
-from rich.spinner import Spinner
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.spinner import Spinner
+    from rich.table import Table
+
+# rich is imported only where a table or a live display is drawn: a quiet, --json or no-op run
+# never pays for it (~60 ms of a 0.5 s no-op build).
 
 log = logging.getLogger("shimimg")
 VERBOSE, DEBUG = 1, 2
@@ -36,11 +38,26 @@ class _State:
     verbosity: int = 0
     quiet: bool = False
     progress: str = "auto"  # auto | live | plain
-    err: Console = field(default_factory=lambda: _console(stderr=True))
-    out: Console = field(default_factory=lambda: _console(stderr=False))
+    live: bool = False  # a live display is on screen: stderr text must go through its console
+    _err: Console | None = None
+    _out: Console | None = None
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            self._err = _console(stderr=True)
+        return self._err
+
+    @property
+    def out(self) -> Console:
+        if self._out is None:
+            self._out = _console(stderr=False)
+        return self._out
 
 
 def _console(*, stderr: bool) -> Console:
+    from rich.console import Console
+
     # No file given: rich writes to whatever sys.stdout / sys.stderr is at the time (a test's
     # capture, a redirected stream), never to a stream closed since.
     terminal = _is_terminal(sys.stderr if stderr else sys.stdout)
@@ -69,12 +86,24 @@ class _Handler(logging.Handler):
         except Exception:  # a bad format string must not hide the message
             text = str(record.msg)
         prefix = "warning: " if record.levelno >= logging.WARNING else "shimimg: "
-        STATE.err.print(Text(prefix + text), soft_wrap=True)
+        _line(prefix + text, err=True)
+
+
+def _line(text: str, *, err: bool) -> None:
+    """One line of plain text; above the live display while one runs (rich keeps it there)."""
+    if err and STATE.live:
+        from rich.text import Text
+
+        STATE.err.print(Text(text), soft_wrap=True)
+        return
+    stream: TextIO = sys.stderr if err else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
 
 
 def setup(*, verbosity: int = 0, quiet: bool = False, progress: str = "auto") -> None:
     STATE.verbosity, STATE.quiet, STATE.progress = verbosity, quiet, progress
-    STATE.err, STATE.out = _console(stderr=True), _console(stderr=False)
+    STATE._err = STATE._out = None  # made again on first use, for the streams of that time
     root = logging.getLogger("shimimg")
     root.handlers[:] = [_Handler()]
     root.setLevel(logging.ERROR if quiet else logging.DEBUG if verbosity else logging.INFO)
@@ -107,7 +136,7 @@ def info(msg: str, *args: Any) -> None:
 
 def error_line(text: str) -> None:
     """An error message, on stderr, even with --quiet."""
-    STATE.err.print(Text(text), soft_wrap=True)
+    _line(text, err=True)
 
 
 def print_json(data: Any) -> None:
@@ -116,10 +145,14 @@ def print_json(data: Any) -> None:
 
 
 def print_result(text: str) -> None:
-    STATE.out.print(Text(text), soft_wrap=True)
+    _line(text, err=False)
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, title: str | None = None) -> Table:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=Text(title) if title else None,
               title_justify="left", header_style="bold")
     for h in headers:
@@ -144,6 +177,8 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, title:
 
 def plain_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """A table as text, for messages (the same renderer as printed tables)."""
+    from rich.console import Console
+
     console = Console(width=4000, file=open(os.devnull, "w"), highlight=False, no_color=True)  # noqa: SIM115
     with console.capture() as cap:
         console.print(table(rows, headers))
@@ -163,7 +198,7 @@ class _Row:
     started: float = 0.0
     stage_started: float = 0.0
     finished: str = ""  # the outcome line once the package is done
-    spinner: Spinner = field(default_factory=lambda: Spinner("dots"))
+    spinner: Spinner | None = None  # made when a live display first draws the row
 
 
 class Progress:
@@ -178,13 +213,17 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if live_wanted() and self.rows:
+            from rich.live import Live
+
             self.live = Live(self, console=STATE.err, refresh_per_second=8, transient=True,
                              redirect_stdout=False, redirect_stderr=False)
             self.live.start()
+            STATE.live = True
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self.live is not None:
+            STATE.live = False
             self.live.stop()
             self.live = None
 
@@ -218,11 +257,15 @@ class Progress:
         line = f"{self._prefix(row)}: {outcome} in {took:.1f}s"
         if self.live is not None:
             # Stays on screen above the live lines, as a log line would.
-            self.live.console.print(Text("shimimg: " + line), soft_wrap=True)
+            _line("shimimg: " + line, err=True)
         else:
             log.info("%s", line)
 
     def __rich__(self) -> Table:
+        from rich.spinner import Spinner
+        from rich.table import Table
+        from rich.text import Text
+
         grid = Table.grid(padding=(0, 1))
         grid.add_column(width=2)
         grid.add_column()
@@ -239,5 +282,7 @@ class Progress:
                 continue
             stage = row.stage + (f": {row.detail}" if row.detail else "")
             elapsed = f"{now - row.stage_started:.1f}s / {now - row.started:.1f}s"
+            if row.spinner is None:
+                row.spinner = Spinner("dots")
             grid.add_row(row.spinner, Text(self._prefix(row)), Text(stage), Text(elapsed, style="cyan"))
         return grid

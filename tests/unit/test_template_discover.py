@@ -384,3 +384,20 @@ Resources:
 """)
     assert plan.packages == ()
     assert "holds control characters" in plan.skipped[0].reason
+
+
+def test_a_lambda_function_with_sams_codeuri_is_refused_not_half_migrated(tmp_path):
+    (tmp_path / "bin").mkdir()
+    plan = plan_of(tmp_path, SAM + """Resources:
+  F:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: go1.x
+      Handler: bin/a
+      Code: ./
+      CodeUri: ./
+""")
+    assert plan.packages == ()
+    (skipped,) = plan.skipped
+    assert skipped.logical_id == "F"
+    assert "CodeUri" in skipped.reason and "AWS::Serverless::Function" in skipped.fix

@@ -8,9 +8,10 @@ Every package argument is an import path go printed or a ``./``-relative folder,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,23 @@ class BuildEnv:
         return f"linux/{GOARCH[self.arch]} tags={self.tag_list} flags={' '.join(FLAGS)}"
 
 
+_BEFORE: list[Callable[[], None]] = []
+
+
+@contextlib.contextmanager
+def before_each_run(fn: Callable[[], None]) -> Iterator[None]:
+    """Call ``fn`` before every go command run inside the block (from any thread). A build starts
+    its buildx check there: beside go's work when go has work, not at all on a no-op."""
+    _BEFORE.append(fn)
+    try:
+        yield
+    finally:
+        _BEFORE.remove(fn)
+
+
 def _go(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None, check: bool = True) -> Result:
+    for fn in tuple(_BEFORE):
+        fn()
     try:
         return run(["go", *args], cwd=cwd, env=env, check=check)
     except ProgramMissing:

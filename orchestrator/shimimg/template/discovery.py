@@ -198,6 +198,10 @@ def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function]
     if bad:
         return skip(f"Handler {handler!r} {bad}", "write the binary's path relative to the package, e.g. bin/my_func")
 
+    if site.resource_type == LAMBDA_FUNCTION and get(site.properties, "CodeUri") is not None:
+        # CloudFormation rejects it; which of Code and CodeUri the author meant is a guess.
+        return skip("is an AWS::Lambda::Function with CodeUri, a property only AWS::Serverless::Function has",
+                    "remove CodeUri (this resource's package is Code), or make it an AWS::Serverless::Function")
     code = _code_location(doc, site, props, probe)
     if isinstance(code, tuple):
         return skip(*code)
