@@ -66,7 +66,8 @@ def main() -> int:
     ap.add_argument("--ref", required=True, help="the earlier commit to compare with (e.g. 297e154)")
     ap.add_argument("--handlers", type=int, default=50, help="handlers in the generated package [50]")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per contender [5]")
-    ap.add_argument("--out", type=Path, default=None, help="also write the report (markdown) here")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-against-ref.md",
+                    help="where to write the report (markdown) [docs/benchmarks-against-ref.md]")
     args = ap.parse_args()
     if shutil.which("docker") is None or shutil.which("go") is None:
         raise SystemExit("needs docker and go on PATH: run ./dev setup first")
@@ -120,8 +121,8 @@ def main() -> int:
     ]
     report = "\n".join(lines)
     print("\n" + report)
-    if args.out:
-        args.out.write_text(report)
+    args.out.write_text("# Benchmarks: shimimg against an earlier commit\n\n" + __doc__.split("\n\n")[1].strip()
+                        + "\n\n" + report)
     return 0
 
 

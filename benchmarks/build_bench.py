@@ -842,6 +842,8 @@ def report(results: list, init: dict, opts: Options, wall: float, command: str, 
             "the runtime's start up to its first `/next` request).",
             "",
         ]
+    lines += ["No-op and one-handler rebuilds against an earlier shimimg, side by side in one run: "
+              "`benchmarks/against_ref.py --ref REF` ([benchmarks-against-ref.md](benchmarks-against-ref.md)).", ""]
     if NOTES:
         lines += ["## Notes from this run", ""] + [f"- {t}" for t in NOTES] + [""]
     return "\n".join(lines)
