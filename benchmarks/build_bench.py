@@ -397,6 +397,7 @@ class Options:
     runs: int
     per_function_max: int
     per_function_beyond: str  # "once" | "skip"
+    runs_beyond: int  # runs per N above per_function_max (a big N's run takes half an hour on 2 cores)
     remote: str | None  # builder name, None: not measured
     remote_base: str
 
@@ -418,6 +419,7 @@ RATIOS = (
 def bench_n(n: int, opts: Options, scratch: Path, registry: Registry) -> dict:
     t_n = time.perf_counter()
     pkg = Package(n, scratch)
+    runs = opts.runs if n <= opts.per_function_max else opts.runs_beyond
     fig = {k: Figure(runs=opts.runs) for k in FIGURES}
     byt = {k: Figure(unit="B", runs=opts.runs) for k in BYTES}
     ratios: dict = {k: [] for k in RATIOS}
@@ -434,7 +436,7 @@ def bench_n(n: int, opts: Options, scratch: Path, registry: Registry) -> dict:
 
     def one_run(run: int) -> None:
         nonlocal sizes
-        print(f"  N={n} run {run + 1}/{opts.runs}", flush=True)
+        print(f"  N={n} run {run + 1}/{runs}", flush=True)
         label = f"r{run}"
         # --- the floor ---------------------------------------------------------------------------
         pkg.cold()
@@ -455,7 +457,7 @@ def bench_n(n: int, opts: Options, scratch: Path, registry: Registry) -> dict:
             note(f"N={n} run {run + 1}: the no-op `shimimg build` was not a cache hit "
                  f"(cached={image_of(doc)['cached']}, tag {image_of(doc)['tag']} vs {tag})")
         bx = add("buildx_floor", timed(lambda: pkg.buildx_floor(cache, tag))[0])
-        if run == opts.runs - 1:
+        if run == runs - 1:
             sizes = {"image": image_size(tag), "base": image_size(STANDIN)}
         repo_e = f"{PREFIX}-e{n}-{label}"
         pkg.shimimg("push", cache, "--base-image", STANDIN, "--repository", f"{registry.host}/{repo_e}")
@@ -515,7 +517,7 @@ def bench_n(n: int, opts: Options, scratch: Path, registry: Registry) -> dict:
         add("push_naive", up_n.bytes)
         blobs["naive"].append(len(up_n.blobs))
         pkg.revert()
-        if run == opts.runs - 1:
+        if run == runs - 1:
             sizes["binaries"] = sum(p.stat().st_size for p in (pkg.dir / "out" / "naive" / "bin").iterdir())
         ratios["naive_cold_vs_shimimg"].append(naive / cold)
         ratios["naive_noop_vs_shimimg"].append(naive_noop / noop)
@@ -550,7 +552,7 @@ def bench_n(n: int, opts: Options, scratch: Path, registry: Registry) -> dict:
                   f"{up_r.bytes} B in {len(up_r.blobs)} blob(s) ({t_rpush:.2f}s; shimimg says "
                   f"{rdoc['packages'][0]['push']['bytes_pushed']})", flush=True)
 
-    for run in range(opts.runs):
+    for run in range(runs):
         one_run(run)
 
     pkg.cold()  # leave no images of this N behind
@@ -806,7 +808,8 @@ def report(results: list, init: dict, opts: Options, wall: float, command: str, 
         f"Versions: {env_line}.",
         f"Base `{STANDIN}` (the local stand-in) for the engine path, `{opts.remote_base}` for the remote builder; "
         "handlers cross-compiled natively for linux/arm64, images for linux/arm64.",
-        f"Each figure: median of {opts.runs} run(s) (min, max). Ratios are taken within each run, then the median "
+        f"Each figure: median of {opts.runs} run(s) (min, max); {opts.runs_beyond} run(s) for N > "
+        f"{opts.per_function_max}, marked \"(1 run)\" where one. Ratios are taken within each run, then the median "
         f"(min-max of the per-run ratios in brackets). Whole run: {wall / 60:.1f} min.",
         "",
         "How: every contender starts from its own cold state within each run: Go build cache empty (the module "
@@ -853,6 +856,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--handlers", default=None, help="N values, comma-separated [10,50,200; --quick: 3,5]")
     ap.add_argument("--runs", type=int, default=None, help="runs per N [3; --quick: 1]")
+    ap.add_argument("--runs-beyond", type=int, default=None,
+                    help="runs per N above --per-function-max [1; figures from one run say so]")
     ap.add_argument("--cold-starts", type=int, default=None, help="cold starts per mode, 0 to skip [20; --quick: 3]")
     ap.add_argument("--per-function-max", type=int, default=None,
                     help="above this N, per-function images are measured in the first run only, or skipped "
@@ -875,6 +880,7 @@ def main() -> int:
         runs=args.runs or (1 if q else 3),
         per_function_max=args.per_function_max if args.per_function_max is not None else (3 if q else 50),
         per_function_beyond=args.per_function_beyond or ("skip" if q else "once"),
+        runs_beyond=args.runs_beyond or 1,
         remote=None if args.no_remote else args.remote_builder,
         remote_base=args.remote_base,
     )
