@@ -434,6 +434,18 @@ def bench_n(n: int, opts: Options, scratch: Path, registry: Registry) -> dict:
         (byt if key in byt else fig)[key].samples.append(value)
         return value
 
+    def pushed_after_change(path: str, push) -> tuple:
+        """Time a `shimimg push` of one path ("engine" or "remote") and count, from the registry's
+        log, what it uploaded: (seconds, uploads, its JSON)."""
+        mark = registry.mark()
+        seconds, doc = timed(push)
+        add(f"{path}_push_change", seconds)
+        up = registry.uploads_since(mark)
+        add(f"push_{path}", up.bytes)
+        blobs[path].append(len(up.blobs))
+        blobs[f"{path}_mounted"].append(up.mounted)
+        return seconds, up, doc
+
     def one_run(run: int) -> None:
         nonlocal sizes
         print(f"  N={n} run {run + 1}/{runs}", flush=True)
@@ -470,14 +482,8 @@ def bench_n(n: int, opts: Options, scratch: Path, registry: Registry) -> dict:
         add("shimimg_change", change)
         if image_of(doc)["tag"] == tag:
             note(f"N={n} run {run + 1}: after one handler changed, `shimimg build` gave the old tag {tag}")
-        mark = registry.mark()
-        t_push, pdoc = timed(lambda: pkg.shimimg("push", cache, "--base-image", STANDIN,
-                                                 "--repository", f"{registry.host}/{repo_e}"))
-        add("engine_push_change", t_push)
-        up = registry.uploads_since(mark)
-        add("push_engine", up.bytes)
-        blobs["engine"].append(len(up.blobs))
-        blobs["engine_mounted"].append(up.mounted)
+        _, up, pdoc = pushed_after_change("engine", lambda: pkg.shimimg(
+            "push", cache, "--base-image", STANDIN, "--repository", f"{registry.host}/{repo_e}"))
         reported = pdoc["packages"][0]["push"]["bytes_pushed"]
         if reported is not None:
             add("push_engine_reported", reported)
@@ -536,14 +542,8 @@ def bench_n(n: int, opts: Options, scratch: Path, registry: Registry) -> dict:
             pkg.shimimg("push", rcache, *rflags, "--repository", f"{registry.host}/{repo_r}")
             pkg.edit(label)
             r_change = add("remote_change", timed(lambda: pkg.shimimg("build", rcache, *rflags))[0])
-            mark = registry.mark()
-            t_rpush, rdoc = timed(lambda: pkg.shimimg("push", rcache, *rflags,
-                                                      "--repository", f"{registry.host}/{repo_r}"))
-            add("remote_push_change", t_rpush)
-            up_r = registry.uploads_since(mark)
-            add("push_remote", up_r.bytes)
-            blobs["remote"].append(len(up_r.blobs))
-            blobs["remote_mounted"].append(up_r.mounted)
+            t_rpush, up_r, rdoc = pushed_after_change("remote", lambda: pkg.shimimg(
+                "push", rcache, *rflags, "--repository", f"{registry.host}/{repo_r}"))
             pkg.revert()
             ratios["remote_cold_vs_engine"].append(r_cold / cold)
             ratios["remote_change_vs_engine"].append(r_change / change)

@@ -10,7 +10,7 @@ import pytest
 from shimimg import envvars
 from shimimg.errors import ShimimgError
 from shimimg.plan import Function
-from support import EXAMPLE
+from support import EXAMPLE, missing
 
 
 def fn(env=(), memory=None, timeout=None, logical_id="EchoEnvFunction") -> Function:
@@ -167,7 +167,10 @@ def test_context_reads_credentials_and_region_from_the_environment(tmp_path, mon
 
 
 def test_context_reads_a_profile_from_the_shared_files(tmp_path, monkeypatch):
-    pytest.importorskip("boto3")
+    try:
+        import boto3  # noqa: F401  (the profile is read through botocore)
+    except ImportError:
+        missing("boto3", "pip install -e '.[dev]'")
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "credentials").write_text("[dev]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = psecret\n")
     (tmp_path / "config").write_text("[profile dev]\nregion = eu-central-1\n")
