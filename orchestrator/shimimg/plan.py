@@ -31,6 +31,9 @@ class Function:
     # Architectures the template gives it (after Globals), when a literal: "x86_64" moving to arm64
     # is announced.
     template_arch: Optional[str] = None
+    # SAM's Metadata.BuildMethod when literal (go1.x, makefile, ...): with makefile, SAM builds each
+    # function's binary with its own `make build-<LogicalId>` target.
+    build_method: Optional[str] = None
 
     @property
     def binary(self) -> str:

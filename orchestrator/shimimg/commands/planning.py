@@ -66,7 +66,7 @@ def load_plan(template: Path, settings: Settings) -> tuple[Any, Plan]:
     return doc, plan
 
 
-def _matches(pkg: Package, key: str, base: Path) -> bool:
+def matches_package(pkg: Package, key: str, base: Path) -> bool:
     if strip_dot_slash(key).rstrip("/") == strip_dot_slash(pkg.code_uri).rstrip("/"):
         return True
     try:
@@ -80,9 +80,9 @@ def select(plan: Plan, only: Sequence[str]) -> list[Package]:
     if not only:
         return list(plan.packages)
     base = plan.template.parent
-    unknown = [k for k in only if not any(_matches(p, k, base) for p in plan.packages)]
+    unknown = [k for k in only if not any(matches_package(p, k, base) for p in plan.packages)]
     if unknown:
         raise ShimimgError(f"--package names no package of {plan.template}: {', '.join(unknown)}",
                            problems=[f"{p.code_uri} ({len(p.functions)} function(s))" for p in plan.packages],
                            hint="name packages by their CodeUri, as listed above")
-    return [p for p in plan.packages if any(_matches(p, k, base) for k in only)]
+    return [p for p in plan.packages if any(matches_package(p, k, base) for k in only)]

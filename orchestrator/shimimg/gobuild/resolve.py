@@ -8,8 +8,7 @@ Rules, first match wins (``shimimg plan`` shows which one decided each handler):
 3. a template-wide mapping (``[handlers]``);
 4. ``cmd/<name>`` below the CodeUri, then below the module root;
 5. the one main package in the module named like the binary (its folder, or a ``cmd`` folder
-   inside a folder of that name); several such mains are refused, listing them. Not for a CodeUri
-   folder that does not exist.
+   inside a folder of that name); several such mains are refused, listing them.
 
 What is a main package, and where, is what ``go list`` says (with the build's tags), not a guess.
 A mapping value is a path relative to the module root (``./cmd/x`` or ``cmd/x``) to a main package; anything else is
@@ -172,9 +171,9 @@ def resolve(req: Request, listing: Listing, *, config_file: str) -> tuple[list[R
             problems.append(f"{who}: {_rel(excluded[0], listing.root)} holds Go files, but the build tags exclude "
                             "all of them")
             continue
-        # A CodeUri that does not exist is most likely a typo: only explicit mappings and the
-        # module's cmd/<name> may serve it, never a main found by its name somewhere else.
-        named = _named_like(listing, name) if req.path.is_dir() else []
+        # Whether or not the CodeUri folder exists (a zip's folder not built yet, a Makefile's
+        # output folder): the name is what ties a binary to its main, and a second candidate refuses.
+        named = _named_like(listing, name)
         if len(named) == 1:
             out.append(_resolved(handler, name, named[0], listing, RULE_NAMED,
                                  f"{_rel(named[0], listing.root)} is the only main package named {name}"))
@@ -196,14 +195,23 @@ def _resolved(handler: str, name: str, main_dir: Path, listing: Listing, rule: s
 
 
 def mapping_hint(req: Request, unresolved: Sequence[str], listing: Listing) -> str:
-    """The exact table to paste, listing every unresolved handler of the package."""
+    """The table to paste, listing every unresolved handler of the package.
+
+    A line names a real main package only when it is the one main named like the binary; every
+    other line holds a placeholder that cannot resolve, so pasting the table as shown can never
+    make a handler run its neighbour's code."""
     mains = [_rel(d, listing.root) for d in listing.mains()]
-    example = mains[0] if mains else "./path/to/main"
-    lines = "\n".join(f'    "{h}" = "{example}"' for h in unresolved)
+    lines = []
+    for h in unresolved:
+        name = binary_name(h)
+        named = _named_like(listing, name)
+        value = _rel(named[0], listing.root) if len(named) == 1 else f"./path/to/{name}"
+        lines.append(f'    "{h}" = "{value}"')
     listed = ", ".join(mains[:12]) + (", ..." if len(mains) > 12 else "")
     known = f" (main packages in the module: {listed})" if mains else ""
-    return (f"map each to its main package in {req.config_name} beside the template{known}:\n"
-            f"    {req.package_table}\n{lines}")
+    return (f"map each to its main package in {req.config_name} beside the template{known}, replacing each "
+            f"./path/to/... with the folder of that handler's main package:\n    {req.package_table}\n"
+            + "\n".join(lines))
 
 
 def shared_across_main_codeuris(resolved: Mapping[str, Sequence[Resolved]],

@@ -18,6 +18,7 @@ functions moves with them, built or not: it is one of that multi-binary package'
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Iterator
@@ -152,8 +153,63 @@ def discover(doc: Document, *, arch: str = "arm64") -> Plan:
         image = unique_image(image_name(local, doc.directory), path, taken)
         fns.sort(key=lambda f: order[f.logical_id])
         packages.append(Package(local.code_uri, path, local.kind, image, target, tuple(fns)))
+    packages, folded = _refuse_make_folding(packages, doc)
+    skipped += folded
     untouched.sort(key=lambda u: order[u.logical_id])
+    skipped.sort(key=lambda s: order[s.logical_id])
     return Plan(doc.path.absolute(), tuple(packages), tuple(skipped), tuple(untouched))
+
+
+def _refuse_make_folding(packages: list[Package], doc: Document) -> tuple[list[Package], list[Skipped]]:
+    """Functions of one package that share a Handler while SAM builds each with its own
+    ``make build-<LogicalId>`` target (Metadata BuildMethod: makefile): each had its own binary
+    under that name, and one image holds one file there. Refused, never folded onto one binary."""
+    kept: list[Package] = []
+    skipped: list[Skipped] = []
+    sites = {s.logical_id: s for s in function_sites(doc)}
+    for pkg in packages:
+        by_binary: dict[str, list[Function]] = {}
+        for fn in pkg.functions:
+            by_binary.setdefault(fn.binary, []).append(fn)
+        folded = {fn.logical_id for fns in by_binary.values() if len(fns) > 1
+                  and any((f.build_method or "").lower() == "makefile" for f in fns) for fn in fns}
+        for fns in by_binary.values():
+            if not folded & {f.logical_id for f in fns}:
+                continue
+            names = ", ".join(f.logical_id for f in fns)
+            for fn in fns:
+                skipped.append(Skipped(
+                    fn.logical_id,
+                    f"shares Handler {fn.handler} in CodeUri {pkg.code_uri} with {names}, but SAM builds each of "
+                    f"them with its own `make build-<LogicalId>` target (Metadata BuildMethod: makefile): their "
+                    f"binaries differ, and one image holds one {fn.binary}",
+                    fix=f"give each function its own Handler (e.g. Handler: bin/{_snake(fn.logical_id)}) and map it "
+                    "to its main package in shimimg.toml [handlers]",
+                    line=doc.line(sites[fn.logical_id].key)))
+        rest = tuple(fn for fn in pkg.functions if fn.logical_id not in folded)
+        if rest:
+            kept.append(dataclasses.replace(pkg, functions=rest))
+    return kept, skipped
+
+
+def _snake(logical_id: str) -> str:
+    base = re.sub(r"Function$", "", logical_id) or logical_id
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", base).lower()
+
+
+def _build_method(resource: MappingNode) -> str | None:
+    return literal(get(get(resource, "Metadata"), "BuildMethod"))
+
+
+def is_cdk(doc: Document) -> bool:
+    """A template the AWS CDK synthesised (cdk.out): its source is the CDK app, not this file."""
+    for _, resource in doc.resources():
+        if literal(get(resource, "Type")) == "AWS::CDK::Metadata":
+            return True
+        meta = get(resource, "Metadata")
+        if get(meta, "aws:cdk:path") is not None or get(meta, "aws:asset:path") is not None:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -224,6 +280,7 @@ def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function]
         environment=env,
         layers=get(site.properties, "Layers") is not None,
         template_arch=literal(first) if first is not None else None,
+        build_method=_build_method(site.resource),
     )
     if not go and not probe.holds(code, handler):
         return _Pending(code, fn, f"{runtime} with Handler {handler}, but {code.code_uri} holds no such file and no "
@@ -268,10 +325,10 @@ def _code_location(doc: Document, site: Site, props: dict[str, Node], probe: Pro
         keys = {k.value for k, _ in members(node)}
         if sam and {"Bucket", "Key"} <= keys:
             uri = f"s3://{_shown(get(node, 'Bucket'))}/{_shown(get(node, 'Key'))}"
-            return f"CodeUri is an S3 object ({uri}); shimimg builds from local files", _fix_s3(field)
+            return f"CodeUri is an S3 object ({uri}); shimimg builds from local files", _fix_s3(field, doc, site)
         if not sam and "S3Bucket" in keys:
             uri = f"s3://{_shown(get(node, 'S3Bucket'))}/{_shown(get(node, 'S3Key'))}"
-            return f"Code is an S3 object ({uri}); shimimg builds from local files", _fix_s3(field)
+            return f"Code is an S3 object ({uri}); shimimg builds from local files", _fix_s3(field, doc, site)
         if not sam and "ZipFile" in keys:
             return "Code.ZipFile is inline source, which cannot hold a Go binary", fix_local
         if not sam and "ImageUri" in keys:
@@ -283,7 +340,7 @@ def _code_location(doc: Document, site: Site, props: dict[str, Node], probe: Pro
     if _URL.match(text):
         scheme = text.split(":", 1)[0].lower()
         if scheme == "s3":
-            return f"{field} is in S3 ({text}); shimimg builds from local files", _fix_s3(field)
+            return f"{field} is in S3 ({text}); shimimg builds from local files", _fix_s3(field, doc, site)
         return f"{field} is a remote URL ({text}); shimimg builds from local files", fix_local
     found = probe.locate(doc.directory, text)
     return found if isinstance(found, Local) else (f"{field} {found}", fix_local)
@@ -294,7 +351,13 @@ def _shown(node: Node | None) -> str:
     return text if text is not None else "<intrinsic>"
 
 
-def _fix_s3(field: str) -> str:
+def _fix_s3(field: str, doc: Document, site: Site) -> str:
+    if is_cdk(doc):
+        asset = literal(get(get(site.resource, "Metadata"), "aws:asset:path"))
+        where = f" (its asset folder: {asset} in cdk.out)" if asset else ""
+        return ("this template is synthesised by the AWS CDK, so a rewrite would be lost at the next `cdk synth`: "
+                f"change the function in the CDK app instead, to an image function{where}, e.g. "
+                "lambda.DockerImageFunction with DockerImageCode.fromImageAsset")
     return f"download the package (aws s3 cp) next to the template and set {field} to its local path"
 
 
