@@ -60,6 +60,12 @@ def _prebuilt_report(pkg: Package, settings: Settings, store: Store, report: Rep
         report.notes.append(f"{pkg.code_uri} does not exist yet: build it (your old build chain, e.g. make) before "
                             "shimimg build")
         return
+    missing = [fn.binary for fn in pkg.functions if pkg.kind == "dir" and not os.path.lexists(pkg.path / fn.binary)]
+    if missing:
+        report.known = False
+        report.notes.append(f"{', '.join(dict.fromkeys(missing))} not built yet in {pkg.code_uri}: build them (your "
+                            "old build chain, e.g. make) before shimimg build")
+        return
     try:
         with store.scratch("plan") as scratch:
             bins = binmod.take_prebuilt(pkg, settings, scratch)
