@@ -40,6 +40,7 @@ class Report:
     data: list[tuple[str, int]] = field(default_factory=list)  # (path in the package, bytes) beside the binaries
     uncovered: list[tuple[str, int]] = field(default_factory=list)  # ("config/**", files) no include covers
     include_line: str = ""  # the table an include goes under, for the line to add
+    include: list[str] = field(default_factory=list)  # the package's include patterns now
     problems: list[str] = field(default_factory=list)  # build refuses until fixed
     notes: list[str] = field(default_factory=list)  # worth knowing; build goes on
     known: bool = True  # False when a prebuilt package's files could not be read (not built yet)
@@ -89,6 +90,7 @@ def _source_report(pkg: Package, settings: Settings, ps: Any, report: Report, el
     report.uncovered = datafiles.uncovered(pkg.path, patterns, binaries=[f.binary for f in pkg.functions],
                                            elsewhere=elsewhere)
     report.include_line = settings.include_line(pkg.code_uri)
+    report.include = list(patterns)
 
 
 def _size(path: Path) -> int:
@@ -200,8 +202,10 @@ def _print(plan: Plan, reports: dict[Path, Report], problems: list[str], notes: 
             globs = [g for g, _ in report.uncovered]
             shown = ", ".join(f"{g} ({n} file{'s' if n != 1 else ''})" for g, n in report.uncovered[:8])
             more = f" and {len(globs) - 8} more" if len(globs) > 8 else ""
+            # The whole list as it should read: pasting it must not drop the patterns already there.
             ui.print_result(f"  not in the image (no include covers them): {shown}{more}; if a handler reads them, "
-                            f"add to the config file:\n    {report.include_line}\n    include = {_toml_list(globs)}")
+                            f"add to the config file:\n    {report.include_line}\n    include = "
+                            f"{_toml_list([*report.include, *globs])}")
         for note in report.notes:
             ui.print_result(f"  note: {note}")
     functions = [fn for pkg in plan.packages for fn in pkg.functions]
