@@ -401,3 +401,72 @@ def test_a_lambda_function_with_sams_codeuri_is_refused_not_half_migrated(tmp_pa
     (skipped,) = plan.skipped
     assert skipped.logical_id == "F"
     assert "CodeUri" in skipped.reason and "AWS::Serverless::Function" in skipped.fix
+
+
+MAKE_FNS = SAM + """Resources:
+  CreateFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: go1.x
+      CodeUri: ./
+      Handler: main
+    Metadata:
+      BuildMethod: makefile
+  GetFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: go1.x
+      CodeUri: ./
+      Handler: main
+    Metadata:
+      BuildMethod: makefile
+  HealthFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: go1.x
+      CodeUri: ./
+      Handler: bin/health
+"""
+
+
+def test_functions_built_by_their_own_make_targets_are_never_folded_onto_one_binary(tmp_path):
+    (tmp_path / "go.mod").write_text("module m\n")
+    plan = plan_of(tmp_path, MAKE_FNS)
+    assert [s.logical_id for s in plan.skipped] == ["CreateFunction", "GetFunction"]
+    reason = plan.skipped[0].reason
+    assert "shares Handler main in CodeUri ./ with CreateFunction, GetFunction" in reason
+    assert "make build-<LogicalId>" in reason and "Handler: bin/create" in plan.skipped[0].fix
+    assert [f.logical_id for p in plan.packages for f in p.functions] == ["HealthFunction"]
+
+
+def test_functions_sharing_a_binary_without_make_targets_share_it(tmp_path):
+    (tmp_path / "go.mod").write_text("module m\n")
+    plan = plan_of(tmp_path, MAKE_FNS.replace("      BuildMethod: makefile\n", "      BuildMethod: go1.x\n"))
+    assert plan.skipped == () and len(plan.packages[0].functions) == 3
+
+
+CDK = """Resources:
+  Fn1234:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: go1.x
+      Handler: bin/orders
+      Code:
+        S3Bucket: cdk-hnb659fds-assets-111111111111-eu-west-1
+        S3Key: 5c1e6f.zip
+    Metadata:
+      aws:cdk:path: Shop/Orders/Resource
+      aws:asset:path: asset.5c1e6f
+      aws:asset:property: Code
+  CDKMetadata:
+    Type: AWS::CDK::Metadata
+    Properties:
+      Analytics: v2:deflate64:H4sI
+"""
+
+
+def test_a_cdk_template_gets_advice_about_the_cdk_app(tmp_path):
+    (skipped,) = plan_of(tmp_path, CDK).skipped
+    assert "AWS CDK" in skipped.fix and "asset.5c1e6f" in skipped.fix and "aws s3 cp" not in skipped.fix
+    plain = plan_of(tmp_path, CDK.split("    Metadata:")[0])
+    assert "aws s3 cp" in plain.skipped[0].fix
