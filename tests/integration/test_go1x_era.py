@@ -166,3 +166,27 @@ def test_a_token_in_the_git_remote_leaves_no_trace(token_remote, standin, go_too
     subprocess.run(["docker", "image", "save", "-o", str(saved), tag], check=True, timeout=300)
     data = saved.read_bytes()
     assert token.encode() not in data and b"gitlab-ci-token" not in data
+
+
+def test_build_of_some_packages_names_those_left_with_a_placeholder(tmp_path, standin, go_toolchain):
+    work, _ = prepare("sam-starter", tmp_path)
+    r = shimimg("build", "--package", "hello-world/", "--base-image", standin, cwd=work)
+    assert r.returncode == 0, r.stderr
+    assert "not built this run (--package): 2 package(s) keep a placeholder ImageUri" in r.stderr
+    assert "goodbye/ (shimimg/goodbye:latest)" in r.stderr and "`shimimg build -t template.yaml`" in r.stderr
+
+
+def test_plan_names_the_tag_a_main_needs_before_a_build_spends_minutes(tmp_path, go_toolchain):
+    work, _ = prepare("source-include", tmp_path)
+    (work / "shimimg.toml").unlink()
+    main = work / "cmd" / "health"
+    (main / "main.go").write_text(
+        'package main\n\nimport "github.com/aws/aws-lambda-go/lambda"\n\nfunc main() { lambda.Start(handler) }\n')
+    (main / "handler_prod.go").write_text(
+        '//go:build prod\n\npackage main\n\nfunc handler() (string, error) { return "ok", nil }\n')
+    r = shimimg("plan", cwd=work)
+    assert "example.com/mailer/cmd/health leaves out handler_prod.go unless built with tags prod; if the handler " \
+           "needs them, pass --go-tag prod" in r.stdout, r.stdout
+    r = shimimg("plan", "--json", cwd=work)
+    assert any("--go-tag prod" in n for n in json.loads(r.stdout)["packages"][0]["notes"])
+    assert "leaves out" not in shimimg("plan", "--go-tag", "prod", cwd=work).stdout

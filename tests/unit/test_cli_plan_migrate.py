@@ -68,6 +68,43 @@ def test_plan_shows_what_cannot_be_built(tmp_path, capsys):
     assert re.search(r"\nF +3 +CodeUri is in S3 .* +download the package", out)
 
 
+def test_from_source_is_refused_where_no_source_can_be_built(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("shimimg.dockercli.image_id", lambda ref: None)  # no engine needed to refuse
+    path = tmp_path / "template.yaml"
+    path.write_text(GO + "  F: {Type: AWS::Serverless::Function, Properties: {Runtime: go1.x, Handler: bin/f, "
+                         "CodeUri: dist/f.zip}}\n")
+    assert main(["build", "-t", str(path), "--from-source"]) == 1
+    err = capsys.readouterr().err
+    assert "error: --from-source (command line) cannot apply to 1 package(s)" in err
+    assert "dist/f.zip is a zip" in err and "drop --from-source" in err
+    assert not (tmp_path / ".shimimg" / "build").exists()
+
+
+def test_plan_reports_mappings_that_match_no_function(orders, capsys):
+    (orders.parent / "shimimg.toml").write_text(
+        '[handlers]\n"bin/create_order" = "./cmd/create_order"\n"bin/renamed" = "./cmd/renamed"\n'
+        '[packages."./gone/".handlers]\n"bin/x" = "./cmd/x"\n')
+    main(["plan", "-t", str(orders)])
+    out = capsys.readouterr().out
+    assert '[handlers] "bin/renamed" in ' in out and "matches no function's Handler" in out
+    assert '[packages."./gone/"] in ' in out and "matches no package (CodeUri)" in out
+    assert '"bin/create_order" in' not in out
+    main(["plan", "-t", str(orders), "--json"])
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert len(notes) == 2
+
+
+def test_include_is_refused_for_a_prebuilt_package(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("shimimg.dockercli.image_id", lambda ref: None)
+    path = tmp_path / "template.yaml"
+    path.write_text(GO + "  F: {Type: AWS::Serverless::Function, Properties: {Runtime: go1.x, Handler: bin/f, "
+                         "CodeUri: dist/f.zip}}\n")
+    (tmp_path / "shimimg.toml").write_text('[packages."dist/f.zip"]\ninclude = ["config/**"]\n')
+    assert main(["build", "-t", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "include is set for 1 package(s) whose binaries are taken prebuilt: dist/f.zip" in err
+
+
 def test_plan_refuses_an_unknown_arch(orders, capsys):
     assert main(["plan", "-t", str(orders), "--arch", "amd64"]) == 1
     assert "error: command line: invalid value 'amd64' for arch: use arm64 or x86_64" in capsys.readouterr().err

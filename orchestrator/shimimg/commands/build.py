@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,15 @@ def _image(pkg: Package, bins: binmod.Binaries, opts: ImageSettings, store: Stor
     return img
 
 
+def _placeholders(result: BuildResult, uris: Mapping[Path, str], template: Path) -> None:
+    """``--package``: the other packages keep an image reference no build made this run."""
+    left = [p for p in result.plan.packages if p.path not in uris]
+    if left:
+        shown = ", ".join(f"{p.code_uri} ({p.image})" for p in left)
+        log.warning("not built this run (--package): %d package(s) keep a placeholder ImageUri that no build made: "
+                    "%s; `shimimg build -t %s` builds them all", len(left), shown, shlex.quote(str(template)))
+
+
 def summary(result: BuildResult, output: Path) -> dict:
     from shimimg.commands.schema import build_document
 
@@ -129,6 +139,7 @@ def run(*, template: Path, output: Path | None, settings: Settings, packages: Se
     doc, result = build_images(template, settings, only=packages)
     uris = {img.package.path: img.tag for img in result.images}
     out = outmod.write_template(doc, result.plan, uris, settings, template, output, only=packages)
+    _placeholders(result, uris, template)
     if as_json:
         ui.print_json(summary(result, out))
         return 0
