@@ -92,7 +92,7 @@ def from_go_list(entries: Sequence[Mapping[str, Any]], mains: Iterable[str]) -> 
         detail = (f"go.mod replaces it with {replace.get('Path')}" +
                   (f" {version}" if version else " (a local folder, no version)"))
     else:
-        version, detail = module.get("Version") or "", "go.mod"
+        version, detail = module.get("Version") or "", "the module's build list, from go list"
     out = {}
     for main in mains:
         deps = set((by_path.get(main) or {}).get("Deps") or ())
