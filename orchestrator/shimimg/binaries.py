@@ -56,8 +56,10 @@ def request(pkg: Package, settings: Settings) -> Request:
     return Request(
         code_uri=pkg.code_uri, path=pkg.path, handlers=tuple(handlers_of(pkg)),
         package_map=dict(settings.package_mapping(pkg.code_uri)), template_map=dict(settings.handlers),
+        consolidated={h: (main, why) for h, main, why in pkg.mapping},
         package_table=settings.package_table(pkg.code_uri), template_table=settings.handler_table(),
         config_name=settings.config_name,
+        optional=bool(pkg.functions) and all(f.go_bootstrap for f in pkg.functions) and not pkg.mapping,
     )
 
 

@@ -57,7 +57,7 @@ def _settings(template: Path, flags: dict) -> config.Settings:
 
 
 @app.command()
-@with_options("template", settings=("arch", "go_tags", "prebuilt", "direct", "base_image"))
+@with_options("template", settings=("arch", "go_tags", "prebuilt", "consolidate", "direct", "base_image"))
 def plan(json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON."), *,
          template: Path, flags: dict) -> None:
     """Show which functions shimimg would move, where each binary comes from, and what it leaves alone."""
@@ -67,7 +67,7 @@ def plan(json_out: bool = typer.Option(False, "--json", help="Print the plan as 
 
 
 @app.command()
-@with_options("template", "output", settings=("arch", "direct", "drop_layers"))
+@with_options("template", "output", settings=("arch", "go_tags", "consolidate", "direct", "drop_layers"))
 def migrate(
     in_place: bool = typer.Option(False, "--in-place", help="Rewrite TEMPLATE itself (keeps TEMPLATE.bak)."),
     no_backup: bool = typer.Option(False, "--no-backup", help="With --in-place: keep no .bak copy."),

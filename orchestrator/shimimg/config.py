@@ -62,6 +62,9 @@ class Settings:
         factory=dict)
     prebuilt: bool = _opt(False, "Take the binaries the package already holds instead of building.",
                           flags=("--prebuilt/--from-source",))
+    consolidate: bool = _opt(False, "One image per Go module: merge the packages (CodeUris) whose main packages share "
+                             "a module, provided.* Go functions with Handler bootstrap included.",
+                             flags=("--consolidate/--no-consolidate",))
     allow_dynamic: bool = _opt(False, "Accept dynamically linked prebuilt binaries.", flags=("--allow-dynamic",))
     direct: bool = _opt(False, "No shim: ImageConfig.EntryPoint runs the binary itself.", flags=("--direct/--shim",))
     drop_layers: bool = _opt(False, "Drop the Layers of migrated functions (images cannot use layers).",

@@ -340,13 +340,47 @@ Resources:
     assert reasons == {
         "Image": "PackageType Image: already a container image",
         "Python": "Runtime python3.12: not Go",
-        "Bootstrap": "provided.al2 with Handler bootstrap: already a custom runtime",
+        "Bootstrap": "provided.al2 with Handler bootstrap and no Go in mod/: left as a custom runtime",
         "Elsewhere": "provided.al2 with Handler bin/x, but plain/ holds no such file and no go.mod, and no go1.x "
                      "function shares it: an ordinary custom runtime",
         "ByRef": "provided.al2, Handler is given by an intrinsic (!Ref), so the binary is unknown: left as a custom "
                  "runtime",
         "InS3": "provided.al2, CodeUri is in S3 (s3://b/k); shimimg builds from local files: left as a custom runtime",
     }
+
+
+def test_go_bootstrap_functions_are_left_alone_with_the_dates_and_the_flag_that_moves_them(tmp_path):
+    for d in ("hello", "bye", "new"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "hello" / "main.go").write_text("package main\n")
+    text = SAM + """\
+Resources:
+  Hello: {Type: AWS::Serverless::Function, Properties: {Runtime: provided.al2, Handler: bootstrap, CodeUri: hello/}}
+  Bye:
+    Type: AWS::Serverless::Function
+    Properties: {Runtime: provided.al2, Handler: bootstrap, CodeUri: bye/}
+    Metadata: {BuildMethod: go1.x}
+  New: {Type: AWS::Serverless::Function, Properties: {Runtime: provided.al2023, Handler: bootstrap, CodeUri: hello/}}
+  Made:
+    Type: AWS::Serverless::Function
+    Properties: {Runtime: provided.al2, Handler: bootstrap, CodeUri: hello/}
+    Metadata: {BuildMethod: makefile}
+  Zipped: {Type: AWS::Serverless::Function, Properties: {Runtime: provided.al2, Handler: bootstrap, CodeUri: b.zip}}
+"""
+    plan = plan_of(tmp_path, text)
+    reasons = {u.logical_id: u.reason for u in plan.untouched}
+    assert plan.packages == ()
+    for fn in ("Hello", "Bye"):
+        assert reasons[fn] == ("provided.al2 Go function (a bootstrap of its own): provided.al2 is deprecated on "
+                               "2026-07-31; creating functions on it is blocked from 2027-02-01, updating them from "
+                               "2027-03-03; --consolidate moves it into one image per Go module")
+    assert reasons["New"].startswith("provided.al2023 Go function") and "--consolidate" in reasons["New"]
+    assert "BuildMethod makefile" in reasons["Made"] and "not known to shimimg" in reasons["Made"]
+    assert "in a zip (b.zip)" in reasons["Zipped"]
+    moved = plan_of(tmp_path, text, consolidate=True)
+    assert sorted(f.logical_id for p in moved.packages for f in p.functions) == ["Bye", "Hello", "New"]
+    assert all(f.go_bootstrap for p in moved.packages for f in p.functions)
+    assert sorted(moved.untouched_ids()) == ["Made", "Zipped"]
 
 
 def test_a_provided_function_moves_with_the_go1x_functions_of_its_package_even_unbuilt(tmp_path):

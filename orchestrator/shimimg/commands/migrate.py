@@ -16,12 +16,12 @@ from pathlib import Path
 
 from shimimg import ui
 from shimimg.commands.output import default_output, report_relocations, write
-from shimimg.commands.planning import announce_arch_changes
+from shimimg.commands.planning import announce_arch_changes, discover_plan
 from shimimg.config import Settings
 from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
 from shimimg.fsutil import atomic_write_bytes, atomic_write_text, check_no_link, check_output, same_file
 from shimimg.plan import Plan
-from shimimg.template import discover, load_document, render_migrated
+from shimimg.template import load_document, render_migrated
 from shimimg.template.textdiff import unified_diff
 
 _EXAMPLE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/orders:v1"
@@ -43,7 +43,7 @@ def run(
     if output is not None and not check:
         check_output(output)
     doc = load_document(template)
-    plan = discover(doc, arch=settings.arch)
+    plan = discover_plan(doc, settings)
     announce_arch_changes(plan)
     uris = parse_image_uris(image_uris, plan, doc.directory)
     if check:

@@ -15,13 +15,13 @@ from typing import Any
 from shimimg import binaries as binmod
 from shimimg import datafiles, ui
 from shimimg.cache import Store
-from shimimg.commands.planning import already_migrated, announce_arch_changes, matches_package
+from shimimg.commands.planning import already_migrated, announce_arch_changes, discover_plan, matches_package
 from shimimg.commands.schema import plan_document
 from shimimg.config import Settings
 from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
 from shimimg.lambdalib import Library
 from shimimg.plan import Package, Plan
-from shimimg.template import discover, load_document
+from shimimg.template import load_document
 from shimimg.template.packages import strip_dot_slash
 from shimimg.template.paths import local_path_nodes
 
@@ -161,7 +161,7 @@ def _reports(plan: Plan, settings: Settings, elsewhere: list[Path]) -> tuple[dic
 
 def run(*, template: Path, settings: Settings, as_json: bool) -> int:
     doc = load_document(template)
-    plan = discover(doc, arch=settings.arch)
+    plan = discover_plan(doc, settings)
     migrated = already_migrated(template, plan)
     if migrated and not as_json:
         raise migrated
@@ -183,6 +183,14 @@ def _print(plan: Plan, reports: dict[Path, Report], problems: list[str], notes: 
     n_pkg = len(plan.packages)
     ui.print_result(f"{_relative(plan.template)}: {n_fn} Go function{'s' if n_fn != 1 else ''} to move onto "
                     f"{n_pkg} image{'s' if n_pkg != 1 else ''}")
+    if plan.merges:
+        before = sum(len(m.before) for m in plan.merges)
+        ui.print_result(f"consolidated (--consolidate): {sum(m.functions for m in plan.merges)} function(s) from "
+                        f"{before} package(s) (one image each before) onto {len(plan.merges)} image(s), one per Go "
+                        f"module, {sum(m.binaries for m in plan.merges)} binaries")
+        for m in plan.merges:
+            ws = " (a module of a go.work workspace: one image per module)" if m.workspace else ""
+            ui.print_result(f"  {m.code_uri} ← {', '.join(m.before)}{ws}")
     for pkg in plan.packages:
         report = reports.get(pkg.path) or Report("prebuilt")
         missing = "" if _exists(pkg.path) else ", not found"

@@ -52,9 +52,27 @@ def announce_arch_changes(plan: Plan) -> None:
         log.warning("%s → %s: %s; pass --arch %s to keep %s", old, new, shown, old, old)
 
 
+def discover_plan(doc: Any, settings: Settings) -> Plan:
+    """The plan of ``doc``; with ``--consolidate``, merged into one package per Go module (which
+    takes go: every function's main package must be known to know its module)."""
+    plan = discover(doc, arch=settings.arch, consolidate=settings.consolidate)
+    if not settings.consolidate or not plan.packages:
+        return plan
+    from shimimg import binaries as binmod
+    from shimimg.cache import Store
+    from shimimg.consolidate import consolidate
+
+    store = Store(settings.cache_dir, doc.path.resolve().parent)
+    with store.locked():
+        where = binmod.modules(plan.packages, settings, store)
+        found = binmod.resolve(plan.packages, where, settings, store)
+    plan, _ = consolidate(plan, where, found)
+    return plan
+
+
 def load_plan(template: Path, settings: Settings) -> tuple[Any, Plan]:
     doc = load_document(template)
-    plan = discover(doc, arch=settings.arch)
+    plan = discover_plan(doc, settings)
     # Before any compiling: the same refusals migrate gives (unbuildable functions, Layers).
     check_migratable(doc, plan, settings.drop_layers)
     if not plan.packages:

@@ -108,6 +108,10 @@ def plan_document(plan: Plan, reports: dict[Path, Any], problems: Sequence[str],
     # Problems that make build refuse (a pipeline gates on these), then findings that do not.
     doc["warnings"] = list(problems)
     doc["notes"] = list(notes)
+    # --consolidate: each image after merging, and the packages (CodeUris) it replaces.
+    doc["consolidation"] = [{"code_uri": m.code_uri, "module": str(m.module), "before": list(m.before),
+                             "functions": m.functions, "binaries": m.binaries, "workspace": m.workspace}
+                            for m in plan.merges]
     return doc
 
 

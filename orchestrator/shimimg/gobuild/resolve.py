@@ -2,6 +2,8 @@
 
 Rules, first match wins (``shimimg plan`` shows which one decided each handler):
 
+0. with ``--consolidate``, the main package each function had before its package was merged
+   into its module's (see ``shimimg.consolidate``);
 1. a per-package mapping (``[packages."<CodeUri>".handlers]``);
 2. the CodeUri folder is itself a main package: it is every function's binary, whatever the
    Handler is called (SAM's own go builder does the same);
@@ -20,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -29,6 +31,7 @@ RULE_CODEURI_MAIN = "CodeUri is a main package"
 RULE_TEMPLATE_MAP = "template mapping"
 RULE_CMD = "cmd/<name>"
 RULE_NAMED = "only main named like the binary"
+RULE_CONSOLIDATED = "consolidated"
 _EXCLUDED = re.compile(r"build constraints exclude all Go files")
 
 
@@ -85,10 +88,19 @@ class Request:
     package_table: str  # e.g. [packages."./".handlers], for messages
     template_table: str  # e.g. [handlers]
     config_name: str  # shimimg.toml or pyproject.toml
+    # --consolidate's provided.* bootstrap functions: only a mapping or the CodeUri being a main
+    # package may serve them (never a guess by name); the rest are left alone, not refused.
+    optional: bool = False
+    # --consolidate: handler → (main package folder, why) as resolved before packages were merged
+    consolidated: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class Problems(list):
-    """Problems of one package, all reported at once."""
+    """Problems of one package, all reported at once; ``left``: optional handlers left alone, and why."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left: list[tuple[str, str]] = []
 
 
 def binary_name(handler: str) -> str:
@@ -148,12 +160,26 @@ def resolve(req: Request, listing: Listing, *, config_file: str) -> tuple[list[R
     for handler, functions in req.handlers:
         name = binary_name(handler)
         who = f"{handler} ({functions})"
+        if handler in req.consolidated:
+            value, why = req.consolidated[handler]
+            target, refused = check_mapping(value, listing)
+            if target is None:  # the module changed since: say so rather than build something else
+                problems.append(f"{who}: {value}, its main package before consolidation, is refused now: {refused}")
+            else:
+                out.append(_resolved(handler, name, target, listing, RULE_CONSOLIDATED, f"consolidated; was {why}"))
+            continue
         if handler in req.package_map:
             mapped(handler, name, who, req.package_map[handler], req.package_table, RULE_PACKAGE_MAP)
             continue
         if codeuri_main:
             out.append(_resolved(handler, name, req.path, listing, RULE_CODEURI_MAIN,
                                  f"the CodeUri {req.code_uri} is a main package"))
+            continue
+        if req.optional:
+            why = ("the build tags exclude its Go files" if listing.excluded(req.path) else
+                   "it is not a Go main package (go list)")
+            problems.left.append((handler, f"{req.code_uri} holds the bootstrap's code, but {why}: left as a custom "
+                                           "runtime"))
             continue
         if listing.excluded(req.path):
             problems.append(f"{who}: the CodeUri {req.code_uri} holds Go files that the build tags exclude")

@@ -65,6 +65,8 @@ class PackageSources:
     from_stamp: bool = False  # answered from the record, no go run
     # handler → the aws-lambda-go its main links, from the module's build list (see lambdalib)
     libraries: Mapping[str, lambdalib.Library] = field(default_factory=dict)
+    # optional handlers (--consolidate's bootstrap functions) no main package serves, and why
+    left: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -104,8 +106,8 @@ def sources(module: Module, requests: Sequence[Request], build: BuildEnv, stamps
     """Resolve and key every request (package) of one module: one ``go list ./...`` and one
     ``go list -deps`` for all of them, or none when the record still holds."""
     name = "mod-" + _digest(str(module.root), build.describe(), module.env,
-                            [(r.code_uri, str(r.path), r.handlers, dict(r.package_map), dict(r.template_map))
-                             for r in requests])
+                            [(r.code_uri, str(r.path), r.handlers, dict(r.package_map), dict(r.template_map),
+                              r.optional) for r in requests])
     record = stamps.get_stamp(name)
     if record and record.get("v") == _VERSION and stamp.unchanged(record["stat"]):
         return [_from_record(module, item, True) for item in record["packages"]]
@@ -128,9 +130,11 @@ def sources(module: Module, requests: Sequence[Request], build: BuildEnv, stamps
     hints: list[str] = []
     excluded_dirs: list[Path] = []
     warnings: dict[str, list[str]] = {}
+    left: dict[str, list[tuple[str, str]]] = {}
     for req in requests:
         items, probs = resolve(req, listing, config_file=config_file)
         resolved[req.code_uri] = items
+        left[req.code_uri] = probs.left
         if not req.path.exists():
             warnings.setdefault(req.code_uri, []).append(
                 f"CodeUri {req.code_uri} does not exist ({req.path}); its handlers are built from the module "
@@ -163,7 +167,8 @@ def sources(module: Module, requests: Sequence[Request], build: BuildEnv, stamps
     out = [PackageSources(req.code_uri, module, tuple(resolved[req.code_uri]),
                           {r.handler: key_of[r.import_path] for r in resolved[req.code_uri]},
                           tuple(warnings.get(req.code_uri, ())),
-                          libraries={r.handler: libs[r.import_path] for r in resolved[req.code_uri]})
+                          libraries={r.handler: libs[r.import_path] for r in resolved[req.code_uri]},
+                          left=tuple(left[req.code_uri]))
            for req in requests]
     # The stamp: the module tree (new mains, new files), every file a key read, and their folders.
     stat = dict(before)
@@ -241,13 +246,15 @@ def _tag_gated(resolved: Mapping[str, Sequence[Resolved]], listing: Listing, bui
 
 def _to_record(ps: PackageSources) -> dict:
     return {"code_uri": ps.code_uri, "handlers": [r.to_json() for r in ps.handlers], "keys": dict(ps.keys),
-            "warnings": list(ps.warnings), "libraries": {h: lib.to_json() for h, lib in ps.libraries.items()}}
+            "warnings": list(ps.warnings), "libraries": {h: lib.to_json() for h, lib in ps.libraries.items()},
+            "left": [list(x) for x in ps.left]}
 
 
 def _from_record(module: Module, item: Mapping[str, Any], from_stamp: bool) -> PackageSources:
     return PackageSources(item["code_uri"], module, tuple(Resolved.from_json(h) for h in item["handlers"]),
                           dict(item["keys"]), tuple(item.get("warnings", ())), from_stamp,
-                          {h: lambdalib.Library.from_json(d) for h, d in item.get("libraries", {}).items()})
+                          {h: lambdalib.Library.from_json(d) for h, d in item.get("libraries", {}).items()},
+                          tuple((h, why) for h, why in item.get("left", ())))
 
 
 def group(requests: Sequence[tuple[Request, Module]]) -> list[ModuleRequest]:

@@ -122,8 +122,11 @@ def _merged(node: Node | None) -> dict[str, Node]:
     return out
 
 
-def discover(doc: Document, *, arch: str = "arm64") -> Plan:
-    """The plan for ``doc``: its Go zip functions grouped into packages, one image each."""
+def discover(doc: Document, *, arch: str = "arm64", consolidate: bool = False) -> Plan:
+    """The plan for ``doc``: its Go zip functions grouped into packages, one image each.
+
+    ``consolidate``: provided.* functions with Handler bootstrap built from Go (SAM's Go layout)
+    move too; ``shimimg.consolidate`` then merges packages into one image per Go module."""
     target = check_arch(arch)
     found: dict[Path, tuple[Local, list[Function]]] = {}
     skipped: list[Skipped] = []
@@ -131,7 +134,7 @@ def discover(doc: Document, *, arch: str = "arm64") -> Plan:
     pending: list[tuple[Local, Function, str]] = []  # provided functions whose package decides
     probe = Probe()
     for site in function_sites(doc):
-        outcome = _classify(doc, site, probe)
+        outcome = _classify(doc, site, probe, consolidate)
         if isinstance(outcome, Untouched):
             untouched.append(outcome)
         elif isinstance(outcome, Skipped):
@@ -219,7 +222,8 @@ class _Pending:
     reason: str  # why it stays when no go1.x function shares its package
 
 
-def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function] | Skipped | Untouched | _Pending:
+def _classify(doc: Document, site: Site, probe: Probe,
+              consolidate: bool = False) -> tuple[Local, Function] | Skipped | Untouched | _Pending:
     props = effective(doc, site)
     leave = functools.partial(Untouched, site.logical_id)
     package_type = props.get("PackageType")
@@ -248,8 +252,12 @@ def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function]
             f"Handler is given by an intrinsic ({_describe(handler_node)}), so the binary is unknown",
             "write the binary's path in the package, e.g. Handler: bin/my_function",
         )
-    if not go and strip_dot_slash(handler) == "bootstrap":
-        return leave(f"{runtime} with Handler bootstrap: already a custom runtime")
+    bootstrap = not go and strip_dot_slash(handler) == "bootstrap"
+    if bootstrap:
+        method = _build_method(site.resource)
+        if method and method.lower() != "go1.x":
+            return leave(f"{runtime} with Handler bootstrap built by BuildMethod {method}: what that build makes is "
+                         "not known to shimimg; left as a custom runtime")
     bad = _bad_handler(handler)
     if bad:
         return skip(f"Handler {handler!r} {bad}", "write the binary's path relative to the package, e.g. bin/my_func")
@@ -261,6 +269,10 @@ def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function]
     code = _code_location(doc, site, props, probe)
     if isinstance(code, tuple):
         return skip(*code)
+    if bootstrap:
+        why = _bootstrap_untouched(runtime or "", code, _build_method(site.resource), consolidate)
+        if why:
+            return leave(why)
     if _merged(site.properties):
         return skip(
             "its Properties use a YAML merge key (<<), which the rewrite cannot edit without changing "
@@ -281,11 +293,42 @@ def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function]
         layers=get(site.properties, "Layers") is not None,
         template_arch=literal(first) if first is not None else None,
         build_method=_build_method(site.resource),
+        go_bootstrap=bootstrap,
     )
-    if not go and not probe.holds(code, handler):
+    if not go and not bootstrap and not probe.holds(code, handler):
         return _Pending(code, fn, f"{runtime} with Handler {handler}, but {code.code_uri} holds no such file and no "
                                   "go.mod, and no go1.x function shares it: an ordinary custom runtime")
     return code, fn
+
+
+# cfn-lint's runtime data: provided.al2 (and provided before it) are deprecated; after these dates
+# functions on them can no longer be created, then no longer updated.
+AL2_DATES = ("deprecated on 2026-07-31; creating functions on it is blocked from 2027-02-01, updating them "
+             "from 2027-03-03")
+
+
+def _bootstrap_untouched(runtime: str, code: Local, method: str | None, consolidate: bool) -> str | None:
+    """Why a provided.* function with Handler bootstrap stays as it is, or None when it moves."""
+    if code.kind == "zip":
+        return f"{runtime} with Handler bootstrap in a zip ({code.code_uri}): one prebuilt bootstrap, left as a " \
+               "custom runtime"
+    go = (method or "").lower() == "go1.x" or _has_go(code.path)
+    if not go:
+        return f"{runtime} with Handler bootstrap and no Go in {code.code_uri}: left as a custom runtime"
+    if consolidate:
+        return None
+    if runtime == "provided.al2023":
+        return ("provided.al2023 Go function (a bootstrap of its own): a current runtime, left as it is; "
+                "--consolidate moves it into one image per Go module")
+    return (f"{runtime} Go function (a bootstrap of its own): {runtime} is {AL2_DATES}; --consolidate moves it into "
+            "one image per Go module")
+
+
+def _has_go(path: Path) -> bool:
+    try:
+        return path.is_dir() and any(p.suffix == ".go" and not p.name.endswith("_test.go") for p in path.iterdir())
+    except OSError:
+        return False
 
 
 def _bad_handler(handler: str) -> str | None:
