@@ -200,9 +200,14 @@ def refuse_from_source(packages: Sequence[Package], where: Mapping[Path, gobuild
         problems.append(f"{pkg.code_uri} {why}")
     if problems:
         origin = settings.sources.get("prebuilt", "command line")
-        raise ShimimgError(f"--from-source ({origin}) cannot apply to {len(problems)} package(s)", problems=problems,
-                           hint="drop --from-source to take the binaries they hold, or point CodeUri at the "
-                           "folder of the Go module")
+        given = {"command line": "--from-source", "environment": "SHIMIMG_PREBUILT=false"}.get(
+            origin, f"prebuilt = false in {origin}")
+        missing = any(not p.path.exists() for p in packages if where.get(p.path) is None)
+        hint = (f"drop {given} to take the binaries the packages hold" +
+                (" (build them first: your old build chain, e.g. make)" if missing else "") +
+                ", or point CodeUri at the folder of the Go module")
+        raise ShimimgError(f"{given} asks to build from source, which cannot apply to {len(problems)} package(s)",
+                           problems=problems, hint=hint)
 
 
 def _shell_cd(path: Path) -> str:
@@ -219,6 +224,7 @@ def check_libraries(packages: Sequence[Package], found: Mapping[Path, PackageSou
     hang until the timeout (see lambdalib). Every such handler is listed, with the fix per package."""
     problems: list[str] = []
     fixes: list[str] = []
+    rebuild: list[str] = []
     upgrade = f"go get {lambdalib.MODULE}@latest && go mod tidy"
     for pkg in packages:
         if pkg.path in found:
@@ -236,8 +242,10 @@ def check_libraries(packages: Sequence[Package], found: Mapping[Path, PackageSou
         if origin == "source":
             fixes.append(f"{_shell_cd(found[pkg.path].module.root)}{upgrade}")
         else:
-            fixes.append(f"rebuild {pkg.code_uri} with {lambdalib.MODULE} {lambdalib.FLOOR} or later: in the Go "
-                         f"module its binaries come from, `{upgrade}`, then your build (e.g. make)")
+            rebuild.append(pkg.code_uri)
+    if rebuild:
+        fixes.append(f"rebuild {', '.join(rebuild)} with {lambdalib.MODULE} {lambdalib.FLOOR} or later: in the Go "
+                     f"module the binaries come from, `{upgrade}`, then your build (e.g. make)")
     if problems:
         raise ShimimgError(
             f"{len(problems)} handler(s) link {lambdalib.MODULE} older than {lambdalib.FLOOR}, which speaks only the "

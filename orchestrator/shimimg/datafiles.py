@@ -34,7 +34,9 @@ _NOT_DATA_DIRS = SKIPPED_DIRS | {"vendor", "node_modules", "testdata", ".github"
 _NOT_DATA_FILES = re.compile(
     r"(?i)(.*\.go|go\.(mod|sum|work|work\.sum)|makefile|.*\.mk|dockerfile|readme(\..*)?|license(\..*)?|"
     r"changelog(\..*)?|contributing(\..*)?|.*\.md|\..*|samconfig\.(toml|yaml|yml)|template\.(yaml|yml|json)|"
-    r"shimimg\.toml|pyproject\.toml|.*\.zip|.*\.sh|taskfile\.ya?ml|buildspec\.ya?ml)")
+    r"shimimg\.toml|pyproject\.toml|.*\.zip|.*\.sh|taskfile\.ya?ml|buildspec\.ya?ml|"
+    # SAM's file of local environment overrides (sam local invoke --env-vars env.json)
+    r"env\.json)")
 _SCAN_LIMIT = 5000
 
 

@@ -88,6 +88,7 @@ def take(pkg: Package, handlers: Sequence[tuple[str, str]], scratch: Path, *, al
          max_bytes: int, prebuilt_flag: bool) -> Taken:
     """Private, checked copies of ``handlers`` ((handler, functions) pairs) from ``pkg``."""
     problems: list[str] = []
+    missing = False
     files: dict[str, Path] = {}
     digests: dict[str, str] = {}
     limit_text = f"{max_bytes // (1024 * 1024)} MiB"
@@ -110,17 +111,20 @@ def take(pkg: Package, handlers: Sequence[tuple[str, str]], scratch: Path, *, al
         except ShimimgError as e:
             text = e.message if where in e.message else f"{where}: {e.message}"
             problems.append(text + (f"; {e.hint}" if e.hint else ""))
+            missing = missing or e.message.endswith(("does not exist", f"has no {handler}"))
             continue
         files[handler] = dest
         digests[handler] = digest
     if problems:
         source = "zip" if pkg.kind == "zip" else "folder"
-        if pkg.kind == "zip":
+        if missing and pkg.kind == "zip":
             hint = "rebuild the zip with these binaries (your old build chain, e.g. `make`), or fix the Handlers"
-        else:
+        elif missing:
             hint = "build the binaries first (your old build chain, e.g. `make`)"
-            if prebuilt_flag:
-                hint += ", or drop --prebuilt so shimimg builds them from source"
+        else:  # each line above says what is wrong with that binary and how to fix it
+            hint = "fix or rebuild the binaries listed above"
+        if prebuilt_flag:
+            hint += ", or drop --prebuilt so shimimg builds them from source"
         what = "binary" if len(problems) == 1 else "binaries"
         raise ShimimgError(f"{pkg.code_uri}: cannot take {len(problems)} prebuilt {what} from the {source}",
                            problems=problems, hint=hint)

@@ -53,9 +53,10 @@ def public_url(url: str) -> str:
     if not url or any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         return ""
     if "://" not in url:
-        # user@host:path (scp-like ssh): keep host and path, drop the user.
+        # user@host:path (scp-like ssh): the same remote as ssh://host/path, without the user.
         if _SCP.fullmatch(url):
-            return url.split("@", 1)[-1]
+            host, _, path = url.split("@", 1)[-1].partition(":")
+            return f"ssh://{host}/{path.lstrip('/')}"
         return ""
     try:
         parts = urlsplit(url)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 from pathlib import Path
@@ -75,8 +76,13 @@ def test_from_source_is_refused_where_no_source_can_be_built(tmp_path, capsys, m
                          "CodeUri: dist/f.zip}}\n")
     assert main(["build", "-t", str(path), "--from-source"]) == 1
     err = capsys.readouterr().err
-    assert "error: --from-source (command line) cannot apply to 1 package(s)" in err
-    assert "dist/f.zip is a zip" in err and "drop --from-source" in err
+    assert "error: --from-source asks to build from source, which cannot apply to 1 package(s)" in err
+    assert "dist/f.zip is a zip" in err and "drop --from-source to take the binaries the packages hold (build" in err
+    (tmp_path / "shimimg.toml").write_text("prebuilt = false\n")
+    assert main(["build", "-t", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"prebuilt = false in {tmp_path / 'shimimg.toml'} asks to build from source" in err
+    assert "--from-source" not in err
     assert not (tmp_path / ".shimimg" / "build").exists()
 
 
@@ -89,9 +95,11 @@ def test_plan_reports_mappings_that_match_no_function(orders, capsys):
     assert '[handlers] "bin/renamed" in ' in out and "matches no function's Handler" in out
     assert '[packages."./gone/"] in ' in out and "matches no package (CodeUri)" in out
     assert '"bin/create_order" in' not in out
+    # No go.mod beside this copy: the package is taken prebuilt, so even a matching mapping does nothing.
+    assert "bin/create_order mapped in" in out and "./ is taken prebuilt" in out
     main(["plan", "-t", str(orders), "--json"])
     notes = json.loads(capsys.readouterr().out)["notes"]
-    assert len(notes) == 2
+    assert len(notes) == 3
 
 
 def test_include_is_refused_for_a_prebuilt_package(tmp_path, capsys, monkeypatch):
@@ -179,6 +187,12 @@ def test_check_reports_a_diff_and_writes_nothing(orders, capsys):
     assert "-    Runtime: go1.x\n" in out and "+      PackageType: Image\n" in out
     assert "would change" in err
     assert snapshot(orders.parent) == files
+    # The command it names, pasted as printed, writes exactly that; --check then passes.
+    command = re.search(r"run `(shimimg migrate [^`]*)` to write it", err).group(1)
+    args = shlex.split(command)[1:]
+    assert args == ["migrate", "-t", str(orders), "--in-place"]
+    assert main([*args, "--no-backup"]) == 0
+    assert main(["migrate", "-t", str(orders), "--check"]) == 0
 
 
 def test_check_passes_once_migrated(orders, capsys):

@@ -10,7 +10,7 @@ from shimimg.vcs import public_url
     ("https://x-access-token:ghs_SECRET@github.com/o/r", "https://github.com/o/r"),
     ("https://github.com/o/r.git?token=SECRET#SECRET", "https://github.com/o/r.git"),
     ("ssh://git@host.example:2222/o/r.git", "ssh://host.example:2222/o/r.git"),
-    ("git@github.com:o/r.git", "github.com:o/r.git"),
+    ("git@github.com:o/r.git", "ssh://github.com/o/r.git"),
     ("https://github.com/o/r", "https://github.com/o/r"),
     ("/home/me/src/repo", ""),
     ("file:///srv/repo", ""),

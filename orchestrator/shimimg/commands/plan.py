@@ -117,6 +117,21 @@ def _stale_mappings(plan: Plan, settings: Settings) -> list[str]:
     return out
 
 
+def _unused_mappings(plan: Plan, settings: Settings, reports: dict[Path, Report]) -> list[str]:
+    """Mappings for handlers whose binaries are taken prebuilt: nothing is compiled, so they do nothing."""
+    out = []
+    config = str(settings.config_file or settings.config_name)
+    for pkg in plan.packages:
+        if reports.get(pkg.path, Report("unknown")).how != "prebuilt":
+            continue
+        own = {fn.binary for fn in pkg.functions}
+        mapped = [h for h in (*settings.handlers, *settings.package_mapping(pkg.code_uri)) if strip_dot_slash(h) in own]
+        if mapped:
+            out.append(f"{', '.join(dict.fromkeys(mapped))} mapped in {config} is not used: {pkg.code_uri} is taken "
+                       "prebuilt (a zip, a folder in no Go module, or --prebuilt), so nothing is compiled for it")
+    return out
+
+
 def _reports(plan: Plan, settings: Settings, elsewhere: list[Path]) -> tuple[dict[Path, Report], list[str]]:
     """A report per package; and the problems that stop a build, for all packages at once."""
     store = Store(settings.cache_dir, plan.template.parent)
@@ -169,8 +184,9 @@ def run(*, template: Path, settings: Settings, as_json: bool) -> int:
     # Paths the template uses for other things (another runtime's CodeUri, an API definition) are
     # not files a Go handler's package forgot to carry.
     elsewhere = [Path(os.path.normpath(doc.directory / str(n.value))) for n, _ in local_path_nodes(doc)]
+    elsewhere.append(template.absolute())  # the template itself is no handler's data
     reports, problems = _reports(plan, settings, elsewhere)
-    notes = _stale_mappings(plan, settings)
+    notes = _stale_mappings(plan, settings) + _unused_mappings(plan, settings, reports)
     if as_json:
         ui.print_json(plan_document(plan, reports, problems, notes))
     else:
