@@ -124,18 +124,19 @@ def push(
 
 
 @app.command()
-@with_options("template", "output")
+@with_options("template", "output", settings=("arch", "consolidate"))
 def pin(
     results: List[Path] = typer.Argument(..., metavar="RESULT.json...",
                                          help="`shimimg push --json` outputs of the shards, one per file."),
     json_out: bool = typer.Option(False, "--json", help="Print the merged result as JSON."),
-    *, template: Path, output: Optional[Path],
+    *, template: Path, output: Optional[Path], flags: dict,
 ) -> None:
     """Merge the results of several `push --package` jobs into one digest-pinned template."""
     from shimimg.commands import pin as cmd
 
+    # The same plan the shards pushed: --arch and --consolidate as they were given to push.
     raise typer.Exit(cmd.run(template=template, output=output, results=results, as_json=json_out,
-                             settings=_settings(template, {})))
+                             settings=_settings(template, flags)))
 
 
 @app.command()
