@@ -81,6 +81,10 @@ class Settings:
     cache_dir: Path | None = _opt(
         None, "Where shimimg keeps binaries and build state [$XDG_CACHE_HOME/shimimg or ~/.cache/shimimg].",
         flags=("--cache-dir",), repo=False, metavar="DIR")
+    cache_in_checkout: bool = _opt(
+        False, "Accept a cache folder inside the checkout (a CI cache that must live there); nothing recorded in "
+        "it is reused without rebuilding, since the repository could have committed it.",
+        flags=("--cache-in-checkout",), repo=False)
     max_binary_size: int = _opt(512, "Largest handler binary accepted from a zip or folder, in MiB.",
                                 flags=("--max-binary-size",), repo=False, metavar="MIB")
     timeout: int = _opt(60, "Seconds a network step (push, registry check) may go without progress before it is "
@@ -209,6 +213,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         return number
     text = _text(name, value, origin).strip()
     if name == "cache_dir":
+        if not text:  # Path("") is the current folder: a cache nobody meant (issue 19)
+            raise _bad(name, value, origin, "expected a folder")
         return Path(text).expanduser()
     if name == "arch" and text not in ARCHES:
         raise _bad(name, value, origin, "use arm64 or x86_64")
@@ -284,6 +290,9 @@ def load(directory: Path, flags: Mapping[str, Any], environ: Mapping[str, str] |
     sources: dict[str, str] = {}
     file_values, file_read, suggested = _file_values(directory)
     env_values = {n: environ[f"SHIMIMG_{n.upper()}"] for n in _SETTABLE if f"SHIMIMG_{n.upper()}" in environ}
+    # An empty SHIMIMG_CACHE_DIR (a CI variable left blank) means unset, not the current folder.
+    if not str(env_values.get("cache_dir", "x")).strip():
+        del env_values["cache_dir"]
     layers = [(file_values, str(file_read or "")), (env_values, "environment"),
               ({k: v for k, v in flags.items() if v is not None and v != ()}, "command line")]
     for layer, origin in layers:

@@ -49,7 +49,7 @@ def build_images(template: Path, settings: Settings, *, only: Sequence[str] = ()
     (document, plan) the caller already has."""
     doc, plan = loaded or load_plan(template, settings)
     selected = select(plan, only)
-    store = Store(settings.cache_dir, template.resolve().parent)
+    store = Store(settings.cache_dir, template.resolve().parent, allow_in_checkout=settings.cache_in_checkout)
     opts = ImageSettings.of(settings)
     # The engine must answer (fail before minutes of compiling); a local base counts by its ID.
     base_id = dockercli.image_id(opts.base) or ""

@@ -113,7 +113,8 @@ def _image(template: Path, settings: Settings, pkg: Package, no_build: bool, loa
     """The image ID of the function's package: built now (only that package), or as recorded by
     the last build (--no-build); never looked up by a tag another build could have moved."""
     if no_build:
-        state = Store(settings.cache_dir, template.resolve().parent).image(package_slug(pkg))
+        state = Store(settings.cache_dir, template.resolve().parent,
+                      allow_in_checkout=settings.cache_in_checkout).image(package_slug(pkg))
         if state is None or not state.image_id:
             raise ShimimgError(f"package {pkg.code_uri} has not been built on this machine",
                                hint="drop --no-build (invoke builds it), or run `shimimg build` first")

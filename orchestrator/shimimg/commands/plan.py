@@ -25,7 +25,7 @@ log = logging.getLogger("shimimg.plan")
 
 def _sources(plan: Plan, settings: Settings) -> tuple[dict[Path, Any], list[str]]:
     """Package path → (how, module root, {handler: Resolved}); and the problems resolving found."""
-    store = Store(settings.cache_dir, plan.template.parent)
+    store = Store(settings.cache_dir, plan.template.parent, allow_in_checkout=settings.cache_in_checkout)
     out: dict[Path, Any] = {}
     problems: list[str] = []
     packages = list(plan.packages)
