@@ -24,6 +24,7 @@ from typing import Any
 
 from shimimg import reference
 from shimimg.errors import ShimimgError
+from shimimg.readfile import CONFIG_MAX, read_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -235,11 +236,11 @@ def _file_values(directory: Path) -> tuple[dict[str, Any], Path | None, Path | N
     suggested = None
     for name in CONFIG_FILES:
         path = directory / name
-        if not path.is_file():
+        if not os.path.lexists(path):  # anything else there (a FIFO, a link to a device) is read, and refused
             continue
         suggested = suggested or path
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(read_text(path, CONFIG_MAX, "config file"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ShimimgError(f"{path}: not valid TOML: {e}", hint="fix the file or remove it") from None
         except OSError as e:

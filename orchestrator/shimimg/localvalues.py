@@ -21,6 +21,7 @@ samcli/commands/local/lib/local_lambda.py, samcli/cli/types.py):
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shlex
 import sys
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from shimimg.errors import ShimimgError
+from shimimg.readfile import CONFIG_MAX, read_text
 from shimimg.template.discovery import function_sites, inherited
 from shimimg.template.document import get
 from shimimg.template.intrinsics import to_data
@@ -88,10 +90,10 @@ def parse_overrides(items: Sequence[str], where: str = "--parameter-overrides") 
 def samconfig(template_dir: Path) -> tuple[dict[str, str], str | None]:
     """(parameter overrides, region) from samconfig.toml beside the template, as sam local invoke reads it."""
     path = template_dir / "samconfig.toml"
-    if not path.is_file():
+    if not os.path.lexists(path):  # anything else there (a FIFO, a link to a device) is read, and refused
         return {}, None
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text(path, CONFIG_MAX, "samconfig.toml"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as e:
         raise ShimimgError(f"{path}: not valid TOML: {e}") from None
     env = data.get("default") or {}

@@ -27,6 +27,7 @@ from shimimg.config import Settings
 from shimimg.errors import ShimimgError
 from shimimg.image.build import package_slug
 from shimimg.plan import DOCKER_ARCH, Function, Package, Plan
+from shimimg.readfile import EVENT_MAX, MIB, read_bytes
 from shimimg.rie_output import Invocation, rapid_text
 
 log = logging.getLogger("shimimg.invoke")
@@ -43,11 +44,14 @@ def read_event(event: str | None, stdin: BinaryIO | None = None) -> bytes:
     if event is None:
         return b"{}"
     if event == "-":
-        data = (stdin or sys.stdin.buffer).read()
+        data = (stdin or sys.stdin.buffer).read(EVENT_MAX + 1)
+        if len(data) > EVENT_MAX:
+            raise ShimimgError(f"the event on stdin is larger than {EVENT_MAX // MIB} MiB",
+                               hint="Lambda takes events up to 6 MB")
         where = "the event on stdin"
     else:
         try:
-            data = Path(event).read_bytes()
+            data = read_bytes(Path(event), EVENT_MAX, "event file")
         except OSError as e:
             raise ShimimgError(f"{event}: cannot read the event file: {e.strerror or e}") from None
         where = event

@@ -23,6 +23,7 @@ from shimimg.config import Settings
 from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
 from shimimg.fsutil import atomic_write_bytes, atomic_write_text, check_no_link, check_output, same_file
 from shimimg.plan import Plan
+from shimimg.readfile import TEMPLATE_MAX, read_bytes
 from shimimg.template import discover, load_document, render_migrated
 from shimimg.template.textdiff import unified_diff
 from shimimg.trust import check_output_path, checkout_root, inside, untrusted_roots
@@ -166,7 +167,7 @@ def _match_package(key: str, by_path: dict, template_dir: Path):
 
 def _read(path: Path) -> str | None:
     try:
-        return path.read_bytes().decode("utf-8")
+        return read_bytes(path, TEMPLATE_MAX, "template").decode("utf-8")
     except (FileNotFoundError, IsADirectoryError):
         return None
     except (OSError, UnicodeDecodeError) as e:

@@ -21,7 +21,9 @@ from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
 from shimimg.errors import ShimimgError
+from shimimg.readfile import TEMPLATE_MAX, read_bytes
 from shimimg.template.document import MERGE_TAG, Document, Format, get
+from shimimg.template.expansion import check as check_expansion
 from shimimg.template.jsonpos import JsonShapeError, compose_json
 
 _TEMPLATE_HINT = "a template is a mapping with a Resources section:\n    Resources:\n      MyFunction: ..."
@@ -74,7 +76,7 @@ def load_document(path: Path) -> Document:
     """Read and parse ``path``; every problem is a ``ShimimgError`` naming the file and line."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, TEMPLATE_MAX, "template")
     except FileNotFoundError:
         raise ShimimgError(
             f"{path}: no such template", hint="name the template with -t, e.g. -t template.yaml"
@@ -111,6 +113,8 @@ def parse_document(text: str, path: Path, *, format: Format | None = None) -> Do
         kind = "a list" if isinstance(root, SequenceNode) else f"a single value ({str(root.value)[:40]!r})"
         raise ShimimgError(f"{path}: the template is {kind}, not a mapping", hint=_TEMPLATE_HINT)
     shared = _check_tree(root, path)
+    if shared:  # aliases: bound what they expand to before anything builds values from them
+        check_expansion(root, path)
     resources = get(root, "Resources")
     if resources is None:
         raise ShimimgError(f"{path} has no Resources section", hint=_TEMPLATE_HINT)
