@@ -245,7 +245,11 @@ def _file_values(directory: Path) -> tuple[dict[str, Any], Path | None, Path | N
             raise ShimimgError(f"{path}: not valid TOML: {e}", hint="fix the file or remove it") from None
         except OSError as e:
             raise ShimimgError(f"{path}: cannot read it: {e.strerror or e}") from None
-        table = data if name == "shimimg.toml" else data.get("tool", {}).get("shimimg")
+        tool = data.get("tool", {})
+        if not isinstance(tool, dict):
+            raise ShimimgError(f"{path}: tool = {str(tool)[:40]!r}: [tool] must be a table",
+                               hint="write [tool.shimimg] as a table, or remove the tool key")
+        table = data if name == "shimimg.toml" else tool.get("shimimg")
         if table is None:
             continue
         if not isinstance(table, dict):

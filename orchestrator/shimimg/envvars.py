@@ -75,6 +75,9 @@ def load_overrides(path: Path) -> Overrides:
         raise ShimimgError(f"{path}: cannot read the --env-vars file: {e.strerror or e}") from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ShimimgError(f"{path}: values are nested too deeply",
+                           hint='the --env-vars file is JSON: {"LogicalId": {"NAME": "value"}}') from None
     except ValueError as e:
         raise ShimimgError(
             f"{path}: not JSON ({e})",

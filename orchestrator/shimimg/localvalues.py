@@ -243,7 +243,10 @@ def resolve_environments(doc: Any, template: Path, *, parameter_overrides: Seque
     """logical id → variable → value, for every function's Environment.Variables (after Globals)."""
     config_overrides, _ = samconfig(template.resolve().parent)
     given = parse_overrides(parameter_overrides) if parameter_overrides else config_overrides
-    data = to_data(doc.root) if doc.root is not None else {}
+    try:
+        data = to_data(doc.root) if doc.root is not None else {}
+    except RecursionError:
+        raise _too_deep(template, "a value") from None
     if not isinstance(data, dict):
         return {}
     resolver = Resolver(data, parameters(data, given), region)
@@ -254,8 +257,17 @@ def resolve_environments(doc: Any, template: Path, *, parameter_overrides: Seque
             variables = to_data(env).get("Variables") if env is not None and isinstance(to_data(env), dict) else None
             if isinstance(variables, dict):
                 merged.update(variables)
-        out[site.logical_id] = {str(k): as_text(resolver.value(v)) for k, v in merged.items()}
+        try:
+            out[site.logical_id] = {str(k): as_text(resolver.value(v)) for k, v in merged.items()}
+        except RecursionError:
+            raise _too_deep(template, f"{site.logical_id}: an Environment value") from None
     return out
+
+
+def _too_deep(template: Path, what: str) -> ShimimgError:
+    # Resolving is recursive, as the values are: a value nested hundreds deep is no variable.
+    return ShimimgError(f"{template}: {what} is nested too deeply to resolve",
+                        hint="an environment variable's value is a string: flatten it")
 
 
 def region_of(cli: str | None, template: Path, environ: Mapping[str, str], profile_region: str | None) -> str:

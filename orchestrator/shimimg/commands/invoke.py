@@ -35,6 +35,7 @@ log = logging.getLogger("shimimg.invoke")
 # Beyond the function's own timeout (the emulator enforces that one), time for a cold start
 # under emulation before the client gives up on the emulator itself.
 CLIENT_GRACE_S = 60.0
+TIMEOUT_MAX_S = 900  # Lambda's maximum Timeout
 DEBUG_TIMEOUT_S = 36000  # sam local invoke's, with --debug-port
 _HOST_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -255,6 +256,9 @@ def run(
     overrides = envvars.load_overrides(env_vars) if env_vars else envvars.Overrides()
     doc, plan = load_plan(template, settings)
     pkg, fn = find_function(plan, function)
+    if fn.timeout is not None and not 1 <= fn.timeout <= TIMEOUT_MAX_S:
+        raise ShimimgError(f"{fn.logical_id}: Timeout {fn.timeout} is outside Lambda's 1 to {TIMEOUT_MAX_S} seconds",
+                           hint=f"set Timeout to at most {TIMEOUT_MAX_S} (15 minutes) in {template}")
     context = envvars.Context.of(doc, template, parameter_overrides=parameter_overrides, region=region,
                                  profile=profile, environ=os.environ)
     env = envvars.function_environment(fn, overrides, context=context,

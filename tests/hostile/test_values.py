@@ -1,0 +1,66 @@
+"""Issue 19, Low: values that crashed shimimg (exit 3) are exit 1 naming the value: an environment
+value nested ~1000 deep, Timeout: 999999999999, a 300-character handler, `tool = "x"` in
+pyproject.toml; handlers with '.' path components are refused before an image lacks the binary."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import copy_example, refused, shimimg
+
+ANCHOR = "      Environment:\n        Variables:\n"
+
+
+@pytest.fixture
+def work(tmp_path):
+    return copy_example(tmp_path / "orders")
+
+
+def _in_echo_env(work, line: str) -> None:
+    text = (work / "template.yaml").read_text()
+    at = text.index(ANCHOR, text.index("Handler: bin/echo_env")) + len(ANCHOR)
+    (work / "template.yaml").write_text(text[:at] + line + text[at:])
+
+
+def _replace(work, old: str, new: str) -> None:
+    text = (work / "template.yaml").read_text()
+    assert old in text
+    (work / "template.yaml").write_text(text.replace(old, new, 1))
+
+
+def test_an_environment_value_nested_990_deep_is_refused_naming_the_function(work):
+    _in_echo_env(work, "          DEEP: " + "[" * 990 + "1" + "]" * 990 + "\n")
+    refused(shimimg("invoke", "EchoEnvFunction", "--no-build", cwd=work),
+            "EchoEnvFunction: an Environment value is nested too deeply")
+
+
+def test_an_env_vars_file_nested_100000_deep_is_refused(work, tmp_path):
+    (tmp_path / "env.json").write_text('{"EchoEnvFunction": {"X": ' + "[" * 100000 + "1" + "]" * 100000 + "}}")
+    refused(shimimg("invoke", "EchoEnvFunction", "--no-build", "--env-vars", str(tmp_path / "env.json"), cwd=work),
+            "env.json: values are nested too deeply")
+
+
+def test_a_timeout_beyond_lambdas_is_refused_naming_it(work):
+    _replace(work, "Timeout: 3 ", "Timeout: 999999999999 ")
+    refused(shimimg("invoke", "EchoEnvFunction", "--no-build", cwd=work),
+            "EchoEnvFunction: Timeout 999999999999 is outside Lambda's 1 to 900 seconds")
+
+
+@pytest.mark.parametrize("handler,why", [
+    ("bin/" + "x" * 300, "is longer than Lambda's 128 characters"),
+    ("bin/./echo_env", "has '.' or empty path components"),
+    ("bin//echo_env", "has '.' or empty path components"),
+])
+def test_a_handler_no_image_can_hold_is_refused(work, standin, handler, why):
+    _replace(work, "Handler: bin/echo_env", f"Handler: {handler}")
+    for command in (["migrate"], ["build", "--base-image", standin]):
+        refused(shimimg(*command, cwd=work), "EchoEnvFunction", why)
+    plan = json.loads(shimimg("plan", "--json", cwd=work).stdout)
+    assert any(why in s["reason"] for s in plan["skipped"]), plan["skipped"]
+
+
+def test_a_tool_key_that_is_not_a_table_is_refused_naming_it(work):
+    (work / "pyproject.toml").write_text('tool = "x"\n')
+    refused(shimimg("plan", cwd=work), "pyproject.toml: tool = 'x': [tool] must be a table")
