@@ -121,7 +121,10 @@ def go_list(module_root: Path, patterns: Sequence[str], build: BuildEnv, *, deps
     return _stream(r.out)
 
 
-def go_build(module_root: Path, packages: Sequence[str], out_dir: Path, build: BuildEnv) -> Result:
-    """``go build -o OUT_DIR/ PACKAGES`` (one output per main package, named by go)."""
+def go_build(module_root: Path, packages: Sequence[str], out_dir: Path, build: BuildEnv, *,
+             tmpdir: Path | None = None) -> Result:
+    """``go build -o OUT_DIR/ PACKAGES`` (one output per main package, named by go); ``tmpdir``
+    is go's work folder (GOTMPDIR)."""
+    env = {**build.env, "GOTMPDIR": str(tmpdir)} if tmpdir is not None else build.env
     return _go(["build", "-o", f"{out_dir}/", "-tags", build.tag_list, *FLAGS, "--", *packages],
-               cwd=module_root, env=build.env, check=False)
+               cwd=module_root, env=env, check=False)

@@ -56,7 +56,12 @@ def _place(src: Path, target: Path, linkable: Path | None) -> None:
             return
         except OSError:
             pass
-    shutil.copyfile(src, target)
+    try:
+        shutil.copyfile(src, target)
+    except OSError as e:
+        if e.filename is None:  # a failed write names no file: name it (a full disk names where)
+            raise OSError(e.errno, e.strerror, str(target)) from None
+        raise
 
 
 def _holds(folder: Path, entries: Sequence[tuple[str, Path, str]]) -> bool:
