@@ -82,6 +82,9 @@ class Settings:
     cache_dir: Path | None = _opt(
         None, "Where shimimg keeps binaries and build state [$XDG_CACHE_HOME/shimimg or ~/.cache/shimimg].",
         flags=("--cache-dir",), repo=False, metavar="DIR")
+    allow_outside: bool = _opt(
+        False, "Build packages whose CodeUri lies outside the template's folder (an absolute path, '..', a link "
+        "out): their files go into the image.", flags=("--allow-outside",), repo=False)
     cache_in_checkout: bool = _opt(
         False, "Accept a cache folder inside the checkout (a CI cache that must live there); nothing recorded in "
         "it is reused without rebuilding, since the repository could have committed it.",
