@@ -85,3 +85,15 @@ def test_invoke_event_and_env_vars_from_dev_zero_are_refused(work, tmp_path, fla
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     refused(run("invoke", "CreateOrderFunction", flag, str(fifo), cwd=work, timeout=30), "is a FIFO")
+
+
+@pytest.mark.parametrize("content", ["AKIASECRETVALUE1234\n", "- AKIASECRETVALUE1234\n", "a: [AKIASECRETVALUE1234\n",
+                                     '{"AKIASECRETVALUE1234": 1,}'])
+def test_an_error_about_a_template_linked_outside_names_the_path_not_the_content(work, tmp_path, content):
+    secret = tmp_path / "credentials"
+    secret.write_text(content)
+    os.unlink(work / "template.yaml")
+    (work / "template.yaml").symlink_to(secret)
+    r = run("plan", cwd=work)
+    refused(r, "template.yaml")
+    assert "AKIASECRET" not in r.stderr + r.stdout

@@ -9,6 +9,7 @@ refused in both, since CloudFormation refuses them.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,6 +26,7 @@ from shimimg.readfile import TEMPLATE_MAX, read_bytes
 from shimimg.template.document import MERGE_TAG, Document, Format, get
 from shimimg.template.expansion import check as check_expansion
 from shimimg.template.jsonpos import JsonShapeError, compose_json
+from shimimg.trust import checkout_root, inside
 
 _TEMPLATE_HINT = "a template is a mapping with a Resources section:\n    Resources:\n      MyFunction: ..."
 
@@ -110,7 +112,8 @@ def parse_document(text: str, path: Path, *, format: Format | None = None) -> Do
     if root is None or (isinstance(root, ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
         raise ShimimgError(f"{path} holds no template, only comments", hint=_TEMPLATE_HINT)
     if not isinstance(root, MappingNode):
-        kind = "a list" if isinstance(root, SequenceNode) else f"a single value ({str(root.value)[:40]!r})"
+        shown = "" if _elsewhere(path) else f" ({str(root.value)[:40]!r})"
+        kind = "a list" if isinstance(root, SequenceNode) else f"a single value{shown}"
         raise ShimimgError(f"{path}: the template is {kind}, not a mapping", hint=_TEMPLATE_HINT)
     shared = _check_tree(root, path)
     if shared:  # aliases: bound what they expand to before anything builds values from them
@@ -126,6 +129,15 @@ def parse_document(text: str, path: Path, *, format: Format | None = None) -> Do
     first_line = body[: body.find("\n") + 1]
     newline = "\r\n" if first_line.endswith("\r\n") else "\n"
     return Document(path=path, text=body, format=fmt, root=root, newline=newline, shared=shared, bom=bom)
+
+
+def _elsewhere(path: Path) -> bool:
+    """Whether ``path`` is a link the checkout holds to a file outside it (say ~/.aws/credentials):
+    an error then names the path only, never what the file says (issue 19)."""
+    try:
+        return not inside(os.path.realpath(path), checkout_root(Path(os.path.abspath(path)).parent))
+    except (OSError, ValueError):
+        return True
 
 
 def _sniff(path: Path, body: str) -> Format:
