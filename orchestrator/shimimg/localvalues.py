@@ -63,10 +63,19 @@ def pseudo_parameters(region: str) -> dict[str, Any]:
     }
 
 
+OVERRIDE_MAX = 64 * 1024
+
+
 def parse_overrides(items: Sequence[str], where: str = "--parameter-overrides") -> dict[str, str]:
     """``Key=Value`` or ``ParameterKey=K,ParameterValue=V`` pairs, space-separated, shell-quoted."""
     out: dict[str, str] = {}
     for item in items:
+        if len(item) > OVERRIDE_MAX:
+            # shlex grows each token a character at a time: a multi-megabyte value would take
+            # minutes (issue 19). CloudFormation takes a parameter value of 4 KB.
+            raise ShimimgError(f"{where}: a parameter override string of {len(item)} characters is longer than "
+                               f"{OVERRIDE_MAX // 1024} KiB ({item[:40]!r}...)",
+                               hint="CloudFormation parameter values are at most 4 KB: check the overrides")
         try:
             tokens = shlex.split(item)
         except ValueError as e:

@@ -64,3 +64,14 @@ def test_a_handler_no_image_can_hold_is_refused(work, standin, handler, why):
 def test_a_tool_key_that_is_not_a_table_is_refused_naming_it(work):
     (work / "pyproject.toml").write_text('tool = "x"\n')
     refused(shimimg("plan", cwd=work), "pyproject.toml: tool = 'x': [tool] must be a table")
+
+
+def test_a_multi_megabyte_parameter_override_in_samconfig_is_refused_quickly(work):
+    import time
+
+    (work / "samconfig.toml").write_text('version = 0.1\n[default.local_invoke.parameters]\n'
+                                         f'parameter_overrides = "Stage={"a" * 900_000}"\n')
+    t0 = time.monotonic()
+    r = shimimg("invoke", "EchoEnvFunction", "--no-build", cwd=work, timeout=60)
+    refused(r, "samconfig.toml: a parameter override string of 900006 characters is longer than 64 KiB")
+    assert time.monotonic() - t0 < 10  # shlex alone took ~12 s on such a string
