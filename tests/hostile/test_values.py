@@ -5,6 +5,7 @@ pyproject.toml; handlers with '.' path components are refused before an image la
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -75,3 +76,23 @@ def test_a_multi_megabyte_parameter_override_in_samconfig_is_refused_quickly(wor
     r = shimimg("invoke", "EchoEnvFunction", "--no-build", cwd=work, timeout=60)
     refused(r, "samconfig.toml: a parameter override string of 900006 characters is longer than 64 KiB")
     assert time.monotonic() - t0 < 10  # shlex alone took ~12 s on such a string
+
+
+def test_a_zip_member_with_a_leading_dot_slash_is_seen_by_discovery_as_by_the_build(tmp_path, standin):
+    import subprocess
+    import zipfile
+
+    work = tmp_path / "zipped"
+    work.mkdir()
+    with zipfile.ZipFile(work / "functions.zip", "w") as zf:
+        info = zipfile.ZipInfo("./bin/x")
+        info.create_system = 3
+        info.external_attr = 0o100755 << 16
+        zf.writestr(info, b"\x7fELF" + b"\0" * 60)
+    (work / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  X:\n    Type: AWS::Serverless::Function\n"
+        "    Properties: {Runtime: provided.al2, Handler: bin/x, CodeUri: functions.zip}\n")
+    r = subprocess.run([sys.executable, "-m", "shimimg", "plan", "--json"], cwd=work, capture_output=True, text=True,
+                       timeout=120)
+    plan = json.loads(r.stdout)
+    assert [f["logical_id"] for p in plan["packages"] for f in p["functions"]] == ["X"], plan
