@@ -96,3 +96,24 @@ def test_a_zip_member_with_a_leading_dot_slash_is_seen_by_discovery_as_by_the_bu
                        timeout=120)
     plan = json.loads(r.stdout)
     assert [f["logical_id"] for p in plan["packages"] for f in p["functions"]] == ["X"], plan
+
+
+FORGED = "\\nerror: forged line\\n"  # YAML escapes: a real newline in the value
+
+
+@pytest.mark.parametrize("where", ["codeuri", "handler", "logical-id"])
+def test_control_characters_never_forge_a_line_of_output(work, standin, where):
+    text = (work / "template.yaml").read_text()
+    if where == "codeuri":
+        at = text.index("Handler: bin/echo_env")
+        text = text[:at] + f'CodeUri: "./{FORGED}"\n      ' + text[at:]
+    elif where == "handler":
+        text = text.replace("Handler: bin/echo_env", f'Handler: "bin/echo_env{FORGED}"', 1)
+    else:
+        text = text.replace("  EchoEnvFunction:\n", f'  "EchoEnv{FORGED}":\n', 1)
+    (work / "template.yaml").write_text(text)
+    for command in (["plan"], ["migrate"], ["build", "--base-image", standin]):
+        r = shimimg(*command, cwd=work)
+        out = r.stdout + r.stderr
+        assert "forged line" in out, out  # named, escaped
+        assert not [line for line in out.splitlines() if line.startswith("error: forged")], out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,6 +29,7 @@ from shimimg.template.expansion import check as check_expansion
 from shimimg.template.jsonpos import JsonShapeError, compose_json
 from shimimg.trust import checkout_root, inside
 
+_LOGICAL_ID = re.compile(r"[A-Za-z0-9]{1,255}")
 _TEMPLATE_HINT = "a template is a mapping with a Resources section:\n    Resources:\n      MyFunction: ..."
 
 
@@ -126,6 +128,13 @@ def parse_document(text: str, path: Path, *, format: Format | None = None) -> Do
             f"{path}:{resources.start_mark.line + 1}: Resources must be a mapping of logical ids to resources",
             hint=_TEMPLATE_HINT,
         )
+    bad = [k for k, _ in resources.value if isinstance(k, ScalarNode) and not _LOGICAL_ID.fullmatch(str(k.value))]
+    if bad:
+        # CloudFormation refuses them too; printed raw, a newline in one would forge a line of
+        # shimimg's output (issue 19), so they are named escaped and go no further.
+        raise ShimimgError(f"{path}: {len(bad)} resource name(s) are not alphanumeric",
+                           problems=[f"{path}:{k.start_mark.line + 1}: {str(k.value)[:80]!r}" for k in bad[:10]],
+                           hint="CloudFormation logical ids are letters and digits only: rename them")
     first_line = body[: body.find("\n") + 1]
     newline = "\r\n" if first_line.endswith("\r\n") else "\n"
     return Document(path=path, text=body, format=fmt, root=root, newline=newline, shared=shared, bom=bom)
