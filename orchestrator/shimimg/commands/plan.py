@@ -19,6 +19,7 @@ from shimimg.config import Settings
 from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
 from shimimg.plan import Plan
 from shimimg.template import discover, load_document
+from shimimg.trust import checkout_root, inside
 
 log = logging.getLogger("shimimg.plan")
 
@@ -39,6 +40,7 @@ def _sources(plan: Plan, settings: Settings) -> tuple[dict[Path, Any], list[str]
             found = binmod.resolve(packages, where, settings, store)
         except ShimimgError as e:
             problems = [e.message, *e.problems] + ([f"hint: {e.hint}"] if e.hint else [])
+    _report_outside(plan, [m for m in {id(m): m for m in where.values() if m is not None}.values()], settings)
     for pkg in packages:
         module = where.get(pkg.path)
         if pkg.path not in where:
@@ -49,6 +51,22 @@ def _sources(plan: Plan, settings: Settings) -> tuple[dict[Path, Any], list[str]
             ps = found.get(pkg.path)
             out[pkg.path] = ("go build", module.root, {r.handler: r for r in ps.handlers} if ps else {})
     return out, problems
+
+
+def _report_outside(plan: Plan, modules: list[Any], settings: Settings) -> None:
+    """A ``replace`` to a folder or a ``go.work`` ``use`` outside the checkout compiles code from
+    elsewhere on the machine into the image. It is legal Go, so plan says so, and refuses nothing
+    (issue 19)."""
+    from shimimg.gobuild.gocmd import local_paths
+
+    root = checkout_root(plan.template.parent)
+    for module in modules:
+        for what, folder in local_paths(module.root, binmod.build_env(settings, settings.arch),
+                                        module.env.get("GOWORK", "")):
+            real = os.path.realpath(folder)
+            if not inside(real, root):
+                log.warning("module %s compiles code from outside the checkout %s: %s (%s); legal Go, but check "
+                            "that you trust it", module.root, root, what, real)
 
 
 def run(*, template: Path, settings: Settings, as_json: bool) -> int:
