@@ -100,7 +100,8 @@ def _print(plan: Plan, sources: dict[Path, Any], problems: list[str]) -> None:
             rows.append([fn.logical_id, fn.handler, main, _or_dash(fn.memory), _or_dash(fn.timeout),
                          (env[:37] + "...") if len(env) > 40 else (env or "-")])
         ui.print_table(rows, ["FUNCTION", "HANDLER", "MAIN PACKAGE (WHY)", "MEMORY", "TIMEOUT", "ENV"],
-                       title=f"\n{pkg.code_uri} ({pkg.kind}{missing}, {origin}) → {pkg.image} [{pkg.arch}]")
+                       title=f"\n{ui.shown(pkg.code_uri)} ({pkg.kind}{missing}, {ui.shown(origin)}) → {pkg.image} "
+                             f"[{pkg.arch}]")
     functions = [fn for pkg in plan.packages for fn in pkg.functions]
     notes = []
     if any(value is None for fn in functions for _, value in fn.environment):

@@ -288,10 +288,6 @@ def _code_location(doc: Document, site: Site, props: dict[str, Node], probe: Pro
     text = literal(node)
     if not text:
         return f"{field} is empty", fix_local
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
-        # Printed raw, a newline in it would forge a line of shimimg's output (issue 19): the
-        # value is shown escaped here and goes no further.
-        return f"{field} {text!r} holds control characters", f"write the package's path as plain text in {field}"
     if _URL.match(text):
         scheme = text.split(":", 1)[0].lower()
         if scheme == "s3":
