@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from shimimg.fsutil import atomic_write_text, create_file, ensure_dir, locked, remove_tree, sha256_file
+from shimimg.trust import check_cache_dir
 
 log = logging.getLogger("shimimg.cache")
 
@@ -53,9 +54,14 @@ def project_name(template_dir: Path) -> str:
 
 
 class Store:
-    def __init__(self, root: Path, project: Path) -> None:
+    def __init__(self, root: Path, project: Path, *, allow_in_checkout: bool = False) -> None:
         self.root = root
         self.project_name = project_name(project)
+        # A cache inside the checkout (allowed explicitly) may hold whatever the repository
+        # committed: binaries and records alike. Nothing read from it is trusted; it is written only.
+        self.trusted = not check_cache_dir(root, project, allow_in_checkout=allow_in_checkout)
+        if not self.trusted:
+            log.warning("cache folder %s is inside the checkout: nothing recorded there is reused", root)
 
     @property
     def project(self) -> Path:
@@ -81,6 +87,8 @@ class Store:
 
     def binary(self, arch: str, key: str) -> Path | None:
         """The cached binary for ``key``, verified; None when there is none (or it was bad)."""
+        if not self.trusted:
+            return None
         entry = self._entry(arch, key)
         path, meta = entry / "binary", entry / "entry.json"
         try:
@@ -88,7 +96,12 @@ class Store:
             record = json.loads(meta.read_text())
         except (OSError, ValueError):
             return None
-        if not stat.S_ISREG(st.st_mode) or stat.S_ISLNK(os.lstat(entry).st_mode):
+        if not stat.S_ISREG(st.st_mode) or stat.S_ISLNK(os.lstat(entry).st_mode) or not isinstance(record, dict):
+            return None
+        if record.get("key") != key:
+            # An entry copied or renamed from another key: its bytes were built from other inputs.
+            log.warning("cached binary %s was recorded for another key: dropped, it will be rebuilt", path)
+            remove_tree(entry, "cache")
             return None
         if _sig(st) != record.get("stat"):
             if sha256_file(path) != record.get("sha256"):
@@ -128,7 +141,7 @@ class Store:
             os.replace(src, tmp / "binary")
             digest = sha256_file(tmp / "binary")
             record = {"sha256": digest, "stat": _sig(os.lstat(tmp / "binary")), "key": key}
-            (tmp / "entry.json").write_text(json.dumps(record) + "\n")
+            create_file(tmp / "entry.json", (json.dumps(record) + "\n").encode())
             try:
                 os.rename(tmp, entry)
             except OSError:
@@ -144,7 +157,7 @@ class Store:
     def digest(self, path: Path) -> str:
         """sha256 of a file: recorded for binaries in this store, computed for anything else."""
         meta = path.parent / "entry.json"
-        if path.name == "binary" and self.root in path.parents:
+        if self.trusted and path.name == "binary" and self.root in path.parents:
             try:
                 return json.loads(meta.read_text())["sha256"]
             except (OSError, ValueError, KeyError):
@@ -153,6 +166,8 @@ class Store:
 
     # Answers go gave, with the stamp that says when to ask again (gobuild.sources.Stamps).
     def get_stamp(self, name: str) -> dict | None:
+        if not self.trusted:
+            return None
         try:
             return json.loads((self.project / "stamps" / f"{name}.json").read_text())
         except (OSError, ValueError):
@@ -163,6 +178,8 @@ class Store:
 
     # The last image built per package.
     def image(self, slug: str) -> ImageState | None:
+        if not self.trusted:
+            return None
         try:
             return ImageState(**json.loads((self.project / "images" / f"{slug}.json").read_text()))
         except (OSError, ValueError, TypeError):

@@ -129,6 +129,9 @@ def pin(
     results: List[Path] = typer.Argument(..., metavar="RESULT.json...",
                                          help="`shimimg push --json` outputs of the shards, one per file."),
     json_out: bool = typer.Option(False, "--json", help="Print the merged result as JSON."),
+    repository: List[str] = typer.Option([], "--repository", metavar="URI|PACKAGE=URI",
+                                         help="Accept only images in this repository (as `push` takes it); "
+                                              "[default: the one each result records]."),
     *, template: Path, output: Optional[Path], flags: dict,
 ) -> None:
     """Merge the results of several `push --package` jobs into one digest-pinned template."""
@@ -136,7 +139,7 @@ def pin(
 
     # The same plan the shards pushed: --arch and --consolidate as they were given to push.
     raise typer.Exit(cmd.run(template=template, output=output, results=results, as_json=json_out,
-                             settings=_settings(template, flags)))
+                             settings=_settings(template, flags), repositories=repository))
 
 
 @app.command()

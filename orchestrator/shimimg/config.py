@@ -24,6 +24,7 @@ from typing import Any
 
 from shimimg import reference
 from shimimg.errors import ShimimgError
+from shimimg.readfile import CONFIG_MAX, read_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -85,6 +86,13 @@ class Settings:
     cache_dir: Path | None = _opt(
         None, "Where shimimg keeps binaries and build state [$XDG_CACHE_HOME/shimimg or ~/.cache/shimimg].",
         flags=("--cache-dir",), repo=False, metavar="DIR")
+    allow_outside: bool = _opt(
+        False, "Build packages whose CodeUri lies outside the template's folder (an absolute path, '..', a link "
+        "out): their files go into the image.", flags=("--allow-outside",), repo=False)
+    cache_in_checkout: bool = _opt(
+        False, "Accept a cache folder inside the checkout (a CI cache that must live there); nothing recorded in "
+        "it is reused without rebuilding, since the repository could have committed it.",
+        flags=("--cache-in-checkout",), repo=False)
     max_binary_size: int = _opt(512, "Largest handler binary accepted from a zip or folder, in MiB.",
                                 flags=("--max-binary-size",), repo=False, metavar="MIB")
     timeout: int = _opt(60, "Seconds a network step (push, registry check) may go without progress before it is "
@@ -229,6 +237,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         return number
     text = _text(name, value, origin).strip()
     if name == "cache_dir":
+        if not text:  # Path("") is the current folder: a cache nobody meant (issue 19)
+            raise _bad(name, value, origin, "expected a folder")
         return Path(text).expanduser()
     if name == "arch" and text not in ARCHES:
         raise _bad(name, value, origin, "use arm64 or x86_64")
@@ -249,16 +259,20 @@ def _file_values(directory: Path) -> tuple[dict[str, Any], Path | None, Path | N
     suggested = None
     for name in CONFIG_FILES:
         path = directory / name
-        if not path.is_file():
+        if not os.path.lexists(path):  # anything else there (a FIFO, a link to a device) is read, and refused
             continue
         suggested = suggested or path
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(read_text(path, CONFIG_MAX, "config file"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ShimimgError(f"{path}: not valid TOML: {e}", hint="fix the file or remove it") from None
         except OSError as e:
             raise ShimimgError(f"{path}: cannot read it: {e.strerror or e}") from None
-        table = data if name == "shimimg.toml" else data.get("tool", {}).get("shimimg")
+        tool = data.get("tool", {})
+        if not isinstance(tool, dict):
+            raise ShimimgError(f"{path}: tool = {str(tool)[:40]!r}: [tool] must be a table",
+                               hint="write [tool.shimimg] as a table, or remove the tool key")
+        table = data if name == "shimimg.toml" else tool.get("shimimg")
         if table is None:
             continue
         if not isinstance(table, dict):
@@ -304,6 +318,9 @@ def load(directory: Path, flags: Mapping[str, Any], environ: Mapping[str, str] |
     sources: dict[str, str] = {}
     file_values, file_read, suggested = _file_values(directory)
     env_values = {n: environ[f"SHIMIMG_{n.upper()}"] for n in _SETTABLE if f"SHIMIMG_{n.upper()}" in environ}
+    # An empty SHIMIMG_CACHE_DIR (a CI variable left blank) means unset, not the current folder.
+    if not str(env_values.get("cache_dir", "x")).strip():
+        del env_values["cache_dir"]
     layers = [(file_values, str(file_read or "")), (env_values, "environment"),
               ({k: v for k, v in flags.items() if v is not None and v != ()}, "command line")]
     for layer, origin in layers:

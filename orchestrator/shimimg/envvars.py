@@ -21,6 +21,7 @@ from typing import Any
 
 from shimimg.errors import ShimimgError
 from shimimg.plan import Function
+from shimimg.readfile import ENV_VARS_MAX, read_text
 
 SHARED_SECTION = "Parameters"
 DEFAULT_REGION = "us-east-1"
@@ -69,11 +70,14 @@ def _string(value: Any, where: str) -> str:
 
 def load_overrides(path: Path) -> Overrides:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, ENV_VARS_MAX, "--env-vars file")
     except OSError as e:
         raise ShimimgError(f"{path}: cannot read the --env-vars file: {e.strerror or e}") from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ShimimgError(f"{path}: values are nested too deeply",
+                           hint='the --env-vars file is JSON: {"LogicalId": {"NAME": "value"}}') from None
     except ValueError as e:
         raise ShimimgError(
             f"{path}: not JSON ({e})",

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import platform
 import signal
@@ -95,11 +96,36 @@ def run(call: Callable[[], int], *, argv: list[str], usage_errors: tuple[type[Ba
         return _interrupted(terminated=e.terminated)
     except usage_errors:
         raise
-    except Exception as e:  # a bug: keep the traceback for the report, tell the user where
-        path = bug_log(e, argv)
-        _say(f"error: shimimg hit a bug: {type(e).__name__}: {e}\n  the traceback is in {path}; "
-             "please attach it to a bug report")
-        return EXIT_BUG
+    except OSError as e:
+        if e.errno not in _DISK_FULL:
+            return _bug(e, argv)
+        # A full disk is the machine's state, not a bug: wherever shimimg was writing (its cache,
+        # a build context), say which file and what to free (issue 19).
+        where = f" writing {e.filename} (the disk mounted at {_mount_of(e.filename)})" if e.filename else ""
+        _say(ShimimgError(f"the disk is full{where}: {os.strerror(e.errno)}",
+                          hint="free space on that disk (or move shimimg's cache with --cache-dir), then run "
+                               "again").render())
+        return EXIT_ERROR
+    except Exception as e:
+        return _bug(e, argv)
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _mount_of(path: str | bytes) -> str:
+    current = os.path.abspath(os.fsdecode(path))
+    while not os.path.ismount(current):
+        current = os.path.dirname(current)
+    return current
+
+
+def _bug(e: Exception, argv: list[str]) -> int:
+    """A bug: keep the traceback for the report, tell the user where."""
+    path = bug_log(e, argv)
+    _say(f"error: shimimg hit a bug: {type(e).__name__}: {e}\n  the traceback is in {path}; "
+         "please attach it to a bug report")
+    return EXIT_BUG
 
 
 def _interrupted(*, terminated: bool) -> int:

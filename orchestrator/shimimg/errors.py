@@ -32,13 +32,18 @@ class ShimimgError(Exception):
 
     def render(self) -> str:
         lines = [f"error: {self.message}"]
-        lines += [f"  - {p}" for p in self.problems]
+        # One line each: a value in a problem (a CodeUri, a path) cannot start a line of its own.
+        lines += [f"  - {_one_line(p)}" for p in self.problems]
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.render()
+
+
+def _one_line(text: str) -> str:
+    return "".join(c if 0x20 <= ord(c) != 0x7F else repr(c)[1:-1] for c in text)
 
 
 class Terminated(KeyboardInterrupt):

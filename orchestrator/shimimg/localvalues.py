@@ -21,6 +21,7 @@ samcli/commands/local/lib/local_lambda.py, samcli/cli/types.py):
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shlex
 import sys
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from shimimg.errors import ShimimgError
+from shimimg.readfile import CONFIG_MAX, read_text
 from shimimg.template.discovery import function_sites, inherited
 from shimimg.template.document import get
 from shimimg.template.intrinsics import to_data
@@ -61,10 +63,19 @@ def pseudo_parameters(region: str) -> dict[str, Any]:
     }
 
 
+OVERRIDE_MAX = 64 * 1024
+
+
 def parse_overrides(items: Sequence[str], where: str = "--parameter-overrides") -> dict[str, str]:
     """``Key=Value`` or ``ParameterKey=K,ParameterValue=V`` pairs, space-separated, shell-quoted."""
     out: dict[str, str] = {}
     for item in items:
+        if len(item) > OVERRIDE_MAX:
+            # shlex grows each token a character at a time: a multi-megabyte value would take
+            # minutes (issue 19). CloudFormation takes a parameter value of 4 KB.
+            raise ShimimgError(f"{where}: a parameter override string of {len(item)} characters is longer than "
+                               f"{OVERRIDE_MAX // 1024} KiB ({item[:40]!r}...)",
+                               hint="CloudFormation parameter values are at most 4 KB: check the overrides")
         try:
             tokens = shlex.split(item)
         except ValueError as e:
@@ -88,10 +99,10 @@ def parse_overrides(items: Sequence[str], where: str = "--parameter-overrides") 
 def samconfig(template_dir: Path) -> tuple[dict[str, str], str | None]:
     """(parameter overrides, region) from samconfig.toml beside the template, as sam local invoke reads it."""
     path = template_dir / "samconfig.toml"
-    if not path.is_file():
+    if not os.path.lexists(path):  # anything else there (a FIFO, a link to a device) is read, and refused
         return {}, None
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text(path, CONFIG_MAX, "samconfig.toml"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as e:
         raise ShimimgError(f"{path}: not valid TOML: {e}") from None
     env = data.get("default") or {}
@@ -241,7 +252,10 @@ def resolve_environments(doc: Any, template: Path, *, parameter_overrides: Seque
     """logical id → variable → value, for every function's Environment.Variables (after Globals)."""
     config_overrides, _ = samconfig(template.resolve().parent)
     given = parse_overrides(parameter_overrides) if parameter_overrides else config_overrides
-    data = to_data(doc.root) if doc.root is not None else {}
+    try:
+        data = to_data(doc.root) if doc.root is not None else {}
+    except RecursionError:
+        raise _too_deep(template, "a value") from None
     if not isinstance(data, dict):
         return {}
     resolver = Resolver(data, parameters(data, given), region)
@@ -252,8 +266,17 @@ def resolve_environments(doc: Any, template: Path, *, parameter_overrides: Seque
             variables = to_data(env).get("Variables") if env is not None and isinstance(to_data(env), dict) else None
             if isinstance(variables, dict):
                 merged.update(variables)
-        out[site.logical_id] = {str(k): as_text(resolver.value(v)) for k, v in merged.items()}
+        try:
+            out[site.logical_id] = {str(k): as_text(resolver.value(v)) for k, v in merged.items()}
+        except RecursionError:
+            raise _too_deep(template, f"{site.logical_id}: an Environment value") from None
     return out
+
+
+def _too_deep(template: Path, what: str) -> ShimimgError:
+    # Resolving is recursive, as the values are: a value nested hundreds deep is no variable.
+    return ShimimgError(f"{template}: {what} is nested too deeply to resolve",
+                        hint="an environment variable's value is a string: flatten it")
 
 
 def region_of(cli: str | None, template: Path, environ: Mapping[str, str], profile_region: str | None) -> str:

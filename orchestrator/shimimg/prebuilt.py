@@ -66,16 +66,21 @@ def _copy(src, dest: Path, limit: int) -> tuple[str, int]:
     h = hashlib.sha256()
     n = 0
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o755)
-    with os.fdopen(fd, "wb") as out:
-        while True:
-            chunk = src.read(CHUNK)
-            if not chunk:
-                break
-            n += len(chunk)
-            if n > limit:
-                raise _TooBig()
-            h.update(chunk)
-            out.write(chunk)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = src.read(CHUNK)
+                if not chunk:
+                    break
+                n += len(chunk)
+                if n > limit:
+                    raise _TooBig()
+                h.update(chunk)
+                out.write(chunk)
+    except OSError as e:
+        if e.filename is None:  # a failed write names no file: name it (a full disk names where)
+            raise OSError(e.errno, e.strerror, str(dest)) from None
+        raise
     return h.hexdigest(), n
 
 

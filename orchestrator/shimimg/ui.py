@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
@@ -81,6 +82,11 @@ class _Handler(logging.Handler):
     which prints them above a live display when one is running."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        # Values (CodeUri, paths, names) come as arguments: shown escaped, so one holding a line
+        # break cannot forge a line of shimimg's output (issue 19); the message itself is ours.
+        if isinstance(record.args, tuple):
+            record.args = tuple(shown(a) if isinstance(a, str) else shown(str(a)) if isinstance(a, PurePath) else a
+                                for a in record.args)
         try:
             text = record.getMessage()
         except Exception:  # a bad format string must not hide the message
@@ -158,7 +164,7 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, title: str |
     for h in headers:
         t.add_column(h, overflow="fold")
     for r in rows:
-        t.add_row(*(Text(str(c)) for c in r))
+        t.add_row(*(Text(shown(str(c))) for c in r))
     return t
 
 

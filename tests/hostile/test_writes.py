@@ -96,7 +96,7 @@ def test_a_cache_inside_the_repository_with_a_planted_lock_is_refused(work, tmp_
     project = cache / "projects" / project_name(work)
     project.mkdir(parents=True)
     (project / "lock").symlink_to(victim)
-    r = shimimg("build", "--base-image", standin, "--cache-dir", str(cache), cwd=work)
+    r = shimimg("build", "--base-image", standin, "--cache-dir", str(cache), "--cache-in-checkout", cwd=work)
     refused(r, f"{project}/lock is a symbolic link")
     assert victim.read_text() == "precious"
 

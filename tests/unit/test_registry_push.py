@@ -247,8 +247,9 @@ def test_ecr_push_logs_in_with_the_api_token_which_never_reaches_argv_env_or_log
     auth = {"username": "AWS", "password": TOKEN, "serveraddress": ECR}
     # The engine gets the token in memory for each push (content tag, then --tag).
     assert docker.pushes == [(f"{ECR}/team/orders:{CTAG}", auth), (f"{ECR}/team/orders:v1", auth)]
-    # Every registry lookup read the token through the private config's helper.
-    assert len(seen) == len(docker.cli("inspect")) == 5
+    # Every registry lookup read the token through the private config's helper (the pushed
+    # digest is looked up by digest too: issue 19).
+    assert len(seen) == len(docker.cli("inspect")) == 6
     assert all(s["credHelpers"] == {ECR: "shimimg-0"} for s in seen)
     for argv, env in docker.calls:
         assert TOKEN not in " ".join(argv) and TOKEN not in json.dumps(env)
@@ -381,3 +382,18 @@ def test_an_index_where_an_image_manifest_should_be_is_refused(docker):
 def test_human_bytes():
     assert [human_bytes(n) for n in (0, 999, 1000, 1500, 2_400_000, 3 * 10**9, 5 * 10**12)] == [
         "0 B", "999 B", "1.0 kB", "1.5 kB", "2.4 MB", "3.0 GB", "5000.0 GB"]
+
+
+def test_a_tag_that_names_another_image_right_after_the_push_is_refused_not_pinned(docker, monkeypatch):
+    """Issue 19: the digest the engine pushed is pinned, and a registry answering the content tag
+    with another image (here D2, landed already) is refused, never pinned."""
+    docker.land(NAME, Manifest(D2))
+    real = docker._push
+
+    def swapping(name, tag):
+        yield from real(name, tag)
+        docker.tags[f"{name}:{tag}"] = D2  # the registry moves the tag as soon as the push ends
+
+    monkeypatch.setattr(docker, "_push", swapping)
+    with pytest.raises(ShimimgError, match=f"names {D2} right after shimimg pushed {D1}"):
+        run_push([image()])

@@ -19,7 +19,7 @@ from shimimg import binaries as binmod
 from shimimg import dockercli, gobuild, parallel, ui
 from shimimg.cache import Store
 from shimimg.commands import output as outmod
-from shimimg.commands.planning import load_plan, select
+from shimimg.commands.planning import load_plan, refuse_outside, select
 from shimimg.config import Settings
 from shimimg.image.build import ImageResult, ImageSettings, build_image
 from shimimg.plan import Package, Plan
@@ -54,7 +54,8 @@ def build_images(template: Path, settings: Settings, *, only: Sequence[str] = ()
     (document, plan) the caller already has."""
     doc, plan = loaded or load_plan(template, settings)
     selected = select(plan, only)
-    store = Store(settings.cache_dir, template.resolve().parent)
+    refuse_outside(plan, selected, settings)
+    store = Store(settings.cache_dir, template.resolve().parent, allow_in_checkout=settings.cache_in_checkout)
     opts = ImageSettings.of(settings)
     # The engine must answer (fail before minutes of compiling); a local base counts by its ID.
     base_id = dockercli.image_id(opts.base) or ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -118,10 +119,16 @@ def _credentials(settings: Settings, repository: str) -> Check:
         try:
             transport.remote_image(f"{endpoint}/{repo.name}:shimimg-doctor-probe", env=env, timeout=settings.timeout)
         except transport.RegistryFailure as e:
-            if e.kind in ("auth", "no-credentials", "helper", "down"):
-                return Check("credentials", False, f"{repo.uri}: {e.detail}",
-                             hint="check the AWS credentials in use" if repo.is_ecr
-                             else f"run `docker login {endpoint}`")
+            # Only an answer about the probe tag or the repository itself (no such tag, no such
+            # repository yet) means the registry let us in: a registry that never answered, or
+            # answered anything else, has not (issue 19).
+            answered = e.kind == "not-found" or (
+                e.kind == "denied" and re.search(r"name unknown|does not exist in the registry", e.output, re.I))
+            if not answered:
+                hint = ("check the AWS credentials in use" if repo.is_ecr and e.kind in ("auth", "no-credentials")
+                        else f"run `docker login {endpoint}`" if e.kind in ("auth", "no-credentials", "helper")
+                        else f"check that {endpoint} is up and reachable from here (--timeout, SHIMIMG_TIMEOUT)")
+                return Check("credentials", False, f"{repo.uri}: {e.detail}", hint=hint)
     how = "an ECR token from the API" if repo.is_ecr else "docker's own credentials"
     return Check("credentials", True, f"{repo.uri}: {how} accepted by {endpoint}")
 

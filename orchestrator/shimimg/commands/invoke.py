@@ -27,6 +27,7 @@ from shimimg.config import Settings
 from shimimg.errors import ShimimgError
 from shimimg.image.build import package_slug
 from shimimg.plan import DOCKER_ARCH, Function, Package, Plan
+from shimimg.readfile import EVENT_MAX, MIB, read_bytes
 from shimimg.rie_output import Invocation, rapid_text
 
 log = logging.getLogger("shimimg.invoke")
@@ -34,6 +35,7 @@ log = logging.getLogger("shimimg.invoke")
 # Beyond the function's own timeout (the emulator enforces that one), time for a cold start
 # under emulation before the client gives up on the emulator itself.
 CLIENT_GRACE_S = 60.0
+TIMEOUT_MAX_S = 900  # Lambda's maximum Timeout
 DEBUG_TIMEOUT_S = 36000  # sam local invoke's, with --debug-port
 _HOST_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -43,11 +45,14 @@ def read_event(event: str | None, stdin: BinaryIO | None = None) -> bytes:
     if event is None:
         return b"{}"
     if event == "-":
-        data = (stdin or sys.stdin.buffer).read()
+        data = (stdin or sys.stdin.buffer).read(EVENT_MAX + 1)
+        if len(data) > EVENT_MAX:
+            raise ShimimgError(f"the event on stdin is larger than {EVENT_MAX // MIB} MiB",
+                               hint="Lambda takes events up to 6 MB")
         where = "the event on stdin"
     else:
         try:
-            data = Path(event).read_bytes()
+            data = read_bytes(Path(event), EVENT_MAX, "event file")
         except OSError as e:
             raise ShimimgError(f"{event}: cannot read the event file: {e.strerror or e}") from None
         where = event
@@ -113,7 +118,8 @@ def _image(template: Path, settings: Settings, pkg: Package, no_build: bool, loa
     """The image ID of the function's package: built now (only that package), or as recorded by
     the last build (--no-build); never looked up by a tag another build could have moved."""
     if no_build:
-        state = Store(settings.cache_dir, template.resolve().parent).image(package_slug(pkg))
+        state = Store(settings.cache_dir, template.resolve().parent,
+                      allow_in_checkout=settings.cache_in_checkout).image(package_slug(pkg))
         if state is None or not state.image_id:
             raise ShimimgError(f"package {pkg.code_uri} has not been built on this machine",
                                hint="drop --no-build (invoke builds it), or run `shimimg build` first")
@@ -250,6 +256,9 @@ def run(
     overrides = envvars.load_overrides(env_vars) if env_vars else envvars.Overrides()
     doc, plan = load_plan(template, settings)
     pkg, fn = find_function(plan, function)
+    if fn.timeout is not None and not 1 <= fn.timeout <= TIMEOUT_MAX_S:
+        raise ShimimgError(f"{fn.logical_id}: Timeout {fn.timeout} is outside Lambda's 1 to {TIMEOUT_MAX_S} seconds",
+                           hint=f"set Timeout to at most {TIMEOUT_MAX_S} (15 minutes) in {template}")
     context = envvars.Context.of(doc, template, parameter_overrides=parameter_overrides, region=region,
                                  profile=profile, environ=os.environ)
     env = envvars.function_environment(fn, overrides, context=context,

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import os
 import shlex
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from shimimg import ui
+from shimimg.commands.output import check as check_outputs
 from shimimg.commands.output import default_output, report_relocations, write
 from shimimg.commands.planning import announce_arch_changes, discover_plan
 from shimimg.config import Settings
 from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
 from shimimg.fsutil import atomic_write_bytes, atomic_write_text, check_no_link, check_output, same_file
 from shimimg.plan import Plan
+from shimimg.readfile import TEMPLATE_MAX, read_bytes
 from shimimg.template import load_document, render_migrated
 from shimimg.template.textdiff import unified_diff
+from shimimg.trust import check_output_path, checkout_root, inside, untrusted_roots
 
 _EXAMPLE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/orders:v1"
 
@@ -56,8 +60,13 @@ def run(
     if in_place and output is not None:
         raise ShimimgError("--in-place and --output both name where to write", hint="use one of them")
     direct, drop_layers = settings.direct, settings.drop_layers
-    if output is not None and not check:
-        check_output(output)
+    if in_place:
+        _check_in_place(template)
+    elif check:
+        if output is not None:
+            _check_readable(output)
+    elif not same_file(output or default_output(template), template):
+        check_outputs(template, output)
     doc = load_document(template)
     plan = discover_plan(doc, settings)
     announce_arch_changes(plan)
@@ -88,8 +97,10 @@ def run(
         if text == doc.original:
             ui.info("%s is already migrated: nothing to change", template)
             return EXIT_OK
+        _check_in_place(template)
         if backup:
             bak = template.with_name(template.name + ".bak")
+            check_output_path(bak, untrusted_roots(template))
             check_no_link(bak, "backup")
             atomic_write_bytes(bak, doc.original.encode("utf-8"))
             ui.info("kept the original as %s", bak)
@@ -101,6 +112,31 @@ def run(
     report_relocations(moved, target)
     _report(plan, sum(len(p.functions) for p in plan.packages), target)
     return EXIT_OK
+
+
+def _check_in_place(template: Path) -> None:
+    """The template may be a link the repository committed: rewrite its target only when that is
+    inside the checkout, and only through folders that are not links planted there."""
+    roots = untrusted_roots(template)
+    check_output_path(template.parent, roots)
+    real = Path(os.path.realpath(template))
+    root = checkout_root(template.parent)
+    if not inside(real, root):
+        raise ShimimgError(f"{template} is a symbolic link to {real}, outside the checkout {root}: --in-place "
+                           "would rewrite a file elsewhere", hint="migrate with -o OUT instead, or replace the link "
+                           "with the template itself")
+
+
+def _check_readable(path: Path) -> None:
+    """``--check -o OUT`` reads OUT: a regular file or nothing (a FIFO would hang, a device never end)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise ShimimgError(f"cannot read {path}: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        check_output(path)  # names what it is and refuses it
 
 
 def parse_image_uris(items: Sequence[str], plan: Plan, template_dir: Path) -> dict[Path, str]:
@@ -148,7 +184,7 @@ def _match_package(key: str, by_path: dict, template_dir: Path):
 
 def _read(path: Path) -> str | None:
     try:
-        return path.read_bytes().decode("utf-8")
+        return read_bytes(path, TEMPLATE_MAX, "template").decode("utf-8")
     except (FileNotFoundError, IsADirectoryError):
         return None
     except (OSError, UnicodeDecodeError) as e:

@@ -19,6 +19,7 @@ from shimimg.errors import ShimimgError
 from shimimg.fsutil import atomic_write_text, check_output, ensure_dir, same_file, write_output
 from shimimg.plan import Plan
 from shimimg.template import render_migrated
+from shimimg.trust import check_output_path, untrusted_roots
 
 log = logging.getLogger("shimimg")
 BUILD_DIR = Path(".shimimg") / "build"
@@ -29,7 +30,9 @@ def default_output(template: Path) -> Path:
 
 
 def check(template: Path, output: Path | None) -> None:
-    """Refuse a bad output before the build: a device, a FIFO, a folder, or the template itself."""
+    """Refuse a bad output before the build: a device, a FIFO, a folder, the template itself, or a
+    path through a link inside the checkout (the repository may have planted it: issue 19)."""
+    check_output_path(default_output(template) if output is None else output, untrusted_roots(template))
     if output is None:
         return
     if same_file(output, template):
@@ -40,6 +43,8 @@ def check(template: Path, output: Path | None) -> None:
 
 def write(template: Path, output: Path | None, text: str) -> Path:
     """Write ``text`` to ``output`` (the user's) or the default place; returns where."""
+    # Again right before writing: minutes of building lie between ``check`` and here.
+    check_output_path(default_output(template) if output is None else output, untrusted_roots(template))
     if output is not None:
         if same_file(output, template):
             raise ShimimgError(f"--output {output} is the template itself",

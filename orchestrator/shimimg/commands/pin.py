@@ -1,20 +1,21 @@
 """``shimimg pin``: merge the ``push --json`` results of several CI shards (``push --package``) into
 the one digest-pinned template.
 
-Results are refused when they come from another template (its content hash), another commit, or
-another schema; when two name one package; and when a package of the template has none.
+Results are untrusted (``results``): size-capped, shape-checked, each image a digest reference in
+its package's repository. Results are refused when they come from another template (its content
+hash), another commit, or another schema; when two name one package; and when a package of the
+template has none.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from shimimg import ui
+from shimimg import registry, ui
 from shimimg.commands import output as outmod
+from shimimg.commands import results as resmod
 from shimimg.commands.planning import load_plan
 from shimimg.commands.schema import SCHEMA_VERSION, template_sha256
 from shimimg.config import Settings
@@ -22,41 +23,35 @@ from shimimg.errors import ShimimgError
 from shimimg.vcs import revision
 
 log = logging.getLogger("shimimg.pin")
-_FIX = "run `shimimg push --package ... --json` for each shard of this template and commit, then pin their results"
+_FIX = resmod.FIX
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ShimimgError(f"{path}: not a readable JSON result ({e})", hint=_FIX) from None
-    if not isinstance(data, dict) or data.get("command") != "push" or data.get("schema_version") != SCHEMA_VERSION:
-        raise ShimimgError(f"{path}: not the result of `shimimg push --json` (schema_version {SCHEMA_VERSION})",
-                           hint=_FIX)
-    return data
-
-
-def run(*, template: Path, output: Path | None, results: Sequence[Path], as_json: bool, settings: Settings) -> int:
+def run(*, template: Path, output: Path | None, results: Sequence[Path], as_json: bool, settings: Settings,
+        repositories: Sequence[str] = ()) -> int:
     outmod.check(template, output)
     doc, plan = load_plan(template, settings)
+    told: dict[str, str] = {}  # code_uri → the repository its image must be in, when pin is told
+    if repositories:
+        assigned = registry.assign(plan.packages, repositories, base=plan.template.parent)
+        told = {p.code_uri: assigned[p.path].uri for p in plan.packages}
     digest = template_sha256(template)
     rev = revision(template.resolve().parent)
     current = rev.commit + ("-dirty" if rev.dirty else "") if rev.commit else None
     problems: list[str] = []
     chosen: dict[str, tuple[Path, dict]] = {}
     for path in results:
-        data = _read(path)
-        if data.get("template_sha256") != digest:
+        data = resmod.check(path, resmod.read(path), told)
+        if data.template_sha256 != digest:
             problems.append(f"{path}: pushed from another version of the template (content differs from {template})")
             continue
-        theirs = data.get("revision")
+        theirs = data.revision
         if (theirs or "").removesuffix("-dirty") != (current or "").removesuffix("-dirty"):
             problems.append(f"{path}: pushed at revision {theirs}, this checkout is {current}")
             continue
         if theirs and theirs.endswith("-dirty"):
             log.warning("%s: pushed from a checkout with uncommitted changes", path)
-        for pkg in data.get("packages") or []:
-            code_uri = pkg.get("code_uri")
+        for pkg in data.packages:
+            code_uri = pkg["code_uri"]
             if code_uri in chosen and chosen[code_uri][1]["push"]["image_uri"] != pkg["push"]["image_uri"]:
                 problems.append(f"{code_uri}: {chosen[code_uri][0]} and {path} pin different images "
                                 f"({chosen[code_uri][1]['push']['image_uri']}, {pkg['push']['image_uri']})")

@@ -24,6 +24,7 @@ from shimimg.plan import Package, Plan
 from shimimg.template import load_document
 from shimimg.template.packages import strip_dot_slash
 from shimimg.template.paths import local_path_nodes
+from shimimg.trust import checkout_root, inside
 
 log = logging.getLogger("shimimg.plan")
 
@@ -134,7 +135,7 @@ def _unused_mappings(plan: Plan, settings: Settings, reports: dict[Path, Report]
 
 def _reports(plan: Plan, settings: Settings, elsewhere: list[Path]) -> tuple[dict[Path, Report], list[str]]:
     """A report per package; and the problems that stop a build, for all packages at once."""
-    store = Store(settings.cache_dir, plan.template.parent)
+    store = Store(settings.cache_dir, plan.template.parent, allow_in_checkout=settings.cache_in_checkout)
     out: dict[Path, Report] = {}
     problems: list[str] = []
     packages = list(plan.packages)
@@ -149,6 +150,7 @@ def _reports(plan: Plan, settings: Settings, elsewhere: list[Path]) -> tuple[dic
             found = binmod.resolve(packages, where, settings, store)
         except ShimimgError as e:
             problems = _error_lines(e)
+        _report_outside(plan, [m for m in {id(m): m for m in where.values() if m is not None}.values()], settings)
         for pkg in packages:
             module = where.get(pkg.path)
             if pkg.path not in where:
@@ -172,6 +174,22 @@ def _reports(plan: Plan, settings: Settings, elsewhere: list[Path]) -> tuple[dic
     for pkg in packages:
         problems += out[pkg.path].problems
     return out, problems
+
+
+def _report_outside(plan: Plan, modules: list[Any], settings: Settings) -> None:
+    """A ``replace`` to a folder or a ``go.work`` ``use`` outside the checkout compiles code from
+    elsewhere on the machine into the image. It is legal Go, so plan says so, and refuses nothing
+    (issue 19)."""
+    from shimimg.gobuild.gocmd import local_paths
+
+    root = checkout_root(plan.template.parent)
+    for module in modules:
+        for what, folder in local_paths(module.root, binmod.build_env(settings, settings.arch),
+                                        module.env.get("GOWORK", "")):
+            real = os.path.realpath(folder)
+            if not inside(real, root):
+                log.warning("module %s compiles code from outside the checkout %s: %s (%s); legal Go, but check "
+                            "that you trust it", module.root, root, what, real)
 
 
 def run(*, template: Path, settings: Settings, as_json: bool) -> int:
@@ -219,7 +237,8 @@ def _print(plan: Plan, reports: dict[Path, Report], problems: list[str], notes: 
             rows.append([fn.logical_id, fn.handler, main, _or_dash(fn.memory), _or_dash(fn.timeout),
                          (env[:37] + "...") if len(env) > 40 else (env or "-")])
         ui.print_table(rows, ["FUNCTION", "HANDLER", "MAIN PACKAGE (WHY)", "MEMORY", "TIMEOUT", "ENV"],
-                       title=f"\n{pkg.code_uri} ({pkg.kind}{missing}, {origin}) → {pkg.image} [{pkg.arch}]")
+                       title=f"\n{ui.shown(pkg.code_uri)} ({pkg.kind}{missing}, {ui.shown(origin)}) → {pkg.image} "
+                             f"[{pkg.arch}]")
         ui.print_result(f"  library: {report.library_summary()}")
         ui.print_result(f"  beside the binaries: {_data_summary(pkg, report)}")
         if report.uncovered:
@@ -227,11 +246,11 @@ def _print(plan: Plan, reports: dict[Path, Report], problems: list[str], notes: 
             shown = ", ".join(f"{g} ({n} file{'s' if n != 1 else ''})" for g, n in report.uncovered[:8])
             more = f" and {len(globs) - 8} more" if len(globs) > 8 else ""
             # The whole list as it should read: pasting it must not drop the patterns already there.
-            ui.print_result(f"  not in the image (no include covers them): {shown}{more}; if a handler reads them, "
-                            f"add to the config file:\n    {report.include_line}\n    include = "
+            ui.print_result(f"  not in the image (no include covers them): {ui.shown(shown)}{more}; if a handler "
+                            f"reads them, add to the config file:\n    {report.include_line}\n    include = "
                             f"{_toml_list([*report.include, *globs])}")
         for note in report.notes:
-            ui.print_result(f"  note: {note}")
+            ui.print_result(f"  note: {ui.shown(note)}")
     functions = [fn for pkg in plan.packages for fn in pkg.functions]
     if any(value is None for fn in functions for _, value in fn.environment):
         notes = [*notes, "* set by an intrinsic: known only when CloudFormation deploys the stack"]

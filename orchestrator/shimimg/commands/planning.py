@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def discover_plan(doc: Any, settings: Settings) -> Plan:
     from shimimg.cache import Store
     from shimimg.consolidate import consolidate
 
-    store = Store(settings.cache_dir, doc.path.resolve().parent)
+    store = Store(settings.cache_dir, doc.path.resolve().parent, allow_in_checkout=settings.cache_in_checkout)
     with store.locked():
         where = binmod.modules(plan.packages, settings, store)
         found = binmod.resolve(plan.packages, where, settings, store)
@@ -82,6 +83,22 @@ def load_plan(template: Path, settings: Settings) -> tuple[Any, Plan]:
         )
     announce_arch_changes(plan)
     return doc, plan
+
+
+def refuse_outside(plan: Plan, packages: Sequence[Package], settings: Settings) -> None:
+    """A CodeUri outside the template's folder (absolute, '..', a link out) would copy files of the
+    machine (say /usr/bin) into the image: refused unless --allow-outside names the intent (issue 19)."""
+    if settings.allow_outside:
+        return
+    home = Path(os.path.realpath(plan.template.parent))
+    outside = [p for p in packages if not Path(os.path.realpath(p.path)).is_relative_to(home)]
+    if outside:
+        raise ShimimgError(
+            f"{plan.template}: {len(outside)} package(s) lie outside the template's folder {home}",
+            problems=[f"CodeUri {p.code_uri!r} is {os.path.realpath(p.path)!r} "
+                      f"({', '.join(f.logical_id for f in p.functions[:3])})" for p in outside],
+            hint="move the package under the template's folder, or pass --allow-outside (SHIMIMG_ALLOW_OUTSIDE=1) "
+                 "if its files belong in the image")
 
 
 def matches_package(pkg: Package, key: str, base: Path) -> bool:

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from shimimg.plan import Function, Package, Plan
+from shimimg.readfile import TEMPLATE_MAX, read_bytes
 
 SCHEMA_VERSION = 1
 
 
 def template_sha256(template: Path) -> str:
-    return hashlib.sha256(template.read_bytes()).hexdigest()
+    return hashlib.sha256(read_bytes(template, TEMPLATE_MAX, "template")).hexdigest()
 
 
 def function_doc(fn: Function) -> dict[str, Any]:

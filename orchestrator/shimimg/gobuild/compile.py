@@ -58,9 +58,16 @@ def compile_mains(module_root: Path, mains: Sequence[Resolved], scratch: Path, b
         out = ensure_dir(scratch, f"go-{i}", what="build output")
         patterns = ["./" + os.path.relpath(r.main_dir, module_root).replace(os.sep, "/") for r in batch]
         patterns = ["." if p == "./." else p for p in patterns]
-        r = go_build(module_root, patterns, out, build)
+        # go's own work folders go under the scratch folder shimimg removes, even when go is
+        # killed (an interrupt): never go-build* folders left in TMPDIR (issue 19).
+        gotmp = ensure_dir(scratch, "gotmp", what="build output")
+        r = go_build(module_root, patterns, out, build, tmpdir=gotmp)
         if r.rc != 0:
             output = (r.err or r.out).strip()
+            if "no space left on device" in output or "disk quota exceeded" in output:
+                raise ShimimgError(f"go build ran out of disk space building in {module_root}:\n{output}",
+                                   hint=f"free space on the disk holding {scratch} (shimimg's cache) and go's "
+                                        "build cache (go env GOCACHE), then run again; the code is not at fault")
             who = _blame(output, module_root, batch, functions)
             hint = "fix the compile error above and run again"
             if tags.is_excluded_failure(output):

@@ -121,7 +121,34 @@ def go_list(module_root: Path, patterns: Sequence[str], build: BuildEnv, *, deps
     return _stream(r.out)
 
 
-def go_build(module_root: Path, packages: Sequence[str], out_dir: Path, build: BuildEnv) -> Result:
-    """``go build -o OUT_DIR/ PACKAGES`` (one output per main package, named by go)."""
+def go_build(module_root: Path, packages: Sequence[str], out_dir: Path, build: BuildEnv, *,
+             tmpdir: Path | None = None) -> Result:
+    """``go build -o OUT_DIR/ PACKAGES`` (one output per main package, named by go); ``tmpdir``
+    is go's work folder (GOTMPDIR)."""
+    env = {**build.env, "GOTMPDIR": str(tmpdir)} if tmpdir is not None else build.env
     return _go(["build", "-o", f"{out_dir}/", "-tags", build.tag_list, *FLAGS, "--", *packages],
-               cwd=module_root, env=build.env, check=False)
+               cwd=module_root, env=env, check=False)
+
+
+def local_paths(module_root: Path, build: BuildEnv, gowork: str = "") -> list[tuple[str, Path]]:
+    """Folders go compiles from besides the module's own, as go.mod and go.work name them:
+    (what names it, e.g. "replace x => ../y" or "go.work use ../z", the folder). Read with
+    ``go mod edit -json`` / ``go work edit -json``, which only parse the files."""
+    out: list[tuple[str, Path]] = []
+    sources = [(["mod", "edit", "-json"], module_root, "go.mod")]
+    if gowork and gowork != "off":
+        sources.append((["work", "edit", "-json", "--", gowork], Path(gowork).parent, "go.work"))
+    for args, base, name in sources:
+        try:
+            data = json.loads(_go(args, cwd=module_root, env=build.env).out or "{}")
+        except (CommandFailed, ValueError):
+            continue
+        for rep in data.get("Replace") or []:
+            new = rep.get("New") or {}
+            if new.get("Path") and not new.get("Version"):  # a folder, not a module version
+                old = (rep.get("Old") or {}).get("Path", "?")
+                out.append((f"{name} replace {old} => {new['Path']}", base / new["Path"]))
+        for use in data.get("Use") or []:
+            if use.get("DiskPath"):
+                out.append((f"go.work use {use['DiskPath']}", base / use["DiskPath"]))
+    return out

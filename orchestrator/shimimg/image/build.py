@@ -20,6 +20,7 @@ from shimimg import __version__, dockercli
 from shimimg.binaries import Binaries
 from shimimg.cache import ImageState, Store
 from shimimg.config import Settings
+from shimimg.fsutil import atomic_write_text
 from shimimg.image import context as ctxmod
 from shimimg.image.dockerfile import render
 from shimimg.plan import DOCKER_ARCH, Package
@@ -135,7 +136,8 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
         log.warning("%s: this engine (Docker %s) has no COPY --link: the image is correct, but layer digests "
                     "will not stay stable across builds; Docker 23+ fixes that", pkg.code_uri, engine.version)
         dockerfile = render(ctx, base=opts.base, package=pkg.code_uri, labels=labels(pkg, rev, epoch), link=False)
-    (ctx.root / "Dockerfile").write_text(dockerfile)
+    # Never through a link planted in the context folder (a cache another party writes).
+    atomic_write_text(ctx.root / "Dockerfile", dockerfile)
     log.debug("%s: docker buildx build %s (%s, %d layer(s) on %s)", pkg.code_uri, tag, platform, len(ctx.layers),
               opts.base)
     built = dockercli.build(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,27 @@ def _place(src: Path, target: Path, linkable: Path | None) -> None:
             return
         except OSError:
             pass
-    shutil.copyfile(src, target)
+    try:
+        shutil.copyfile(src, target)
+    except OSError as e:
+        if e.filename is None:  # a failed write names no file: name it (a full disk names where)
+            raise OSError(e.errno, e.strerror, str(target)) from None
+        raise
+
+
+def _holds(folder: Path, entries: Sequence[tuple[str, Path, str]]) -> bool:
+    """Whether a staged folder still holds exactly these files: the same inode as a source that
+    was verified this run, or a file with the recorded digest."""
+    for dest, src, digest in entries:
+        target = folder / dest
+        try:
+            if not stat.S_ISREG(os.lstat(target).st_mode):
+                return False
+            if not os.path.samefile(src, target) and sha256_file(target) != digest:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def _stage_layer(root: Path, entries: Sequence[tuple[str, Path, str]], linkable: Path | None = None,
@@ -68,6 +89,10 @@ def _stage_layer(root: Path, entries: Sequence[tuple[str, Path, str]], linkable:
                          for dest, _, digest in entries])
     folder = root / name
     check_no_link(folder, "build context")
+    if folder.is_dir() and not _holds(folder, entries):
+        # Its name promises these bytes, but a hard link shares the cache file's inode and another
+        # party may write the cache: restage rather than ship what the name no longer means.
+        remove_tree(folder, "build context")
     if not folder.is_dir():
         tmp = root / f".{name}.tmp"
         remove_tree(tmp, "build context")

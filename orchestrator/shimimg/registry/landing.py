@@ -42,6 +42,7 @@ def land(pusher: Pusher, img: ImageResult, target: Target, *, force: bool,
     uri = f"{target.repository.uri}:{ctag}"
     remote = pusher.inspect(target, ctag)
     outcomes: dict[str, str] = {}
+    pushed = ""  # the digest of what this run put there: pinned, not what the tag names afterwards
     if remote is not None and remote.digest != expected and not pushed_by_builder:
         # The classic image store names images by config digest and compresses at push time.
         config = (pusher.manifest(target, target.ref(ctag)).get("config") or {}).get("digest", "")
@@ -49,19 +50,35 @@ def land(pusher: Pusher, img: ImageResult, target: Target, *, force: bool,
             expected = remote.digest
     if remote is not None and remote.digest == expected:
         log.info("%s: %s is already there", pkg.code_uri, uri)
+        pushed = expected
     elif remote is not None and not force:
         raise ShimimgError(f"{uri} points at {remote.digest}, not at this build ({expected}); {UNCHANGED}",
                            hint="pass --force to overwrite it")
     elif pushed_by_builder:
         log.info("%s: naming %s@%s as %s", pkg.code_uri, target.name, expected, ctag)
         pusher.name_image(target, img, [ctag])
+        pushed = expected  # BuildKit's report; name_image refuses a rebuild that differs
     else:
         log.info("%s: pushing %s", pkg.code_uri, uri)
-        outcomes = pusher.push(target, img.image_id or img.tag, ctag)
+        outcomes, pushed = pusher.push(target, img.image_id or img.tag, ctag)
+        if not pushed:
+            raise ShimimgError(f"pushing {uri}: the engine did not report the digest it pushed; {UNCHANGED}",
+                               hint="check the engine's version and logs, then run again")
     remote = pusher.inspect(target, ctag)
     if remote is None:
         raise ShimimgError(f"{uri} is missing right after its push; {UNCHANGED}",
                            hint="check the registry's logs, then run again")
+    if remote.digest != pushed:
+        # A registry (or a proxy, or another party) that answers the tag with another image:
+        # pinning what the tag names would ship bytes shimimg never built (issue 19).
+        raise ShimimgError(f"{uri} names {remote.digest} right after shimimg pushed {pushed}: the registry serves "
+                           f"another image under the tag; {UNCHANGED}",
+                           hint="check who else writes to this repository (or what sits between shimimg and the "
+                                "registry), then run again")
+    served = pusher.inspect_digest(target, pushed)
+    if served is None or served.digest != pushed:
+        raise ShimimgError(f"{target.repository.uri}@{pushed} is not served by the registry right after its push; "
+                           f"{UNCHANGED}", hint="check the registry's logs, then run again")
     check_image(target, ctag, remote, pkg)
     manifest = pusher.manifest(target, target.ref(ctag))
     layers = manifest.get("layers", [])

@@ -143,13 +143,19 @@ class Pusher:
         ref = target.ref(tag)
         return self.retrying(target, ref, lambda: transport.remote_image(ref, env=target.env, timeout=self.timeout))
 
+    def inspect_digest(self, target: Target, digest: str) -> transport.RemoteImage | None:
+        ref = f"{target.name}@{digest}"
+        return self.retrying(target, ref, lambda: transport.remote_image(ref, env=target.env, timeout=self.timeout))
+
     def manifest(self, target: Target, ref: str) -> dict:
         return self.retrying(target, ref, lambda: transport.remote_manifest(ref, env=target.env, timeout=self.timeout))
 
-    def push(self, target: Target, source: str, tag: str) -> dict[str, str]:
-        """Tag, push through the engine (retrying; each attempt skips what landed), untag."""
+    def push(self, target: Target, source: str, tag: str) -> tuple[dict[str, str], str]:
+        """Tag, push through the engine (retrying; each attempt skips what landed), untag; returns
+        each layer's outcome and the digest of the manifest the engine pushed ("" if it said none)."""
         ref = target.ref(tag)
         layers: dict[str, str] = {}
+        digests: list[str] = []
 
         # "Pushed" in one attempt is "Layer already exists" in the next: the first word counts.
         def keep(e: transport.RegistryFailure) -> None:
@@ -159,12 +165,13 @@ class Pusher:
         transport.tag(source, ref)
         try:
             outcome = self.retrying(target, f"push {ref}",
-                                    lambda: transport.push(ref, auth=target.auth, stall=self.timeout), keep)
+                                    lambda: transport.push(ref, auth=target.auth, stall=self.timeout,
+                                                           on_digest=digests.append), keep)
             for short, status in outcome.items():
                 layers.setdefault(short, status)
         finally:
             transport.untag(ref)
-        return layers
+        return layers, (digests[-1] if digests else "")
 
     def name_image(self, target: Target, img: ImageResult, tags: Sequence[str]) -> None:
         """Put ``tags`` on ``img`` in ``target``. An image the engine holds is pushed under each tag

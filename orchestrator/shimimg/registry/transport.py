@@ -105,17 +105,23 @@ def untag(ref: str) -> None:
         pass
 
 
+_PUSHED_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+
+
 def _split(ref: str) -> tuple[str, str]:
     name, _, tag_ = ref.rpartition(":")
     return name, tag_
 
 
 def push(ref: str, *, auth: Mapping[str, str] | None, stall: float,
-         on_progress: Callable[[str], None] | None = None) -> dict[str, str]:
+         on_progress: Callable[[str], None] | None = None,
+         on_digest: Callable[[str], None] | None = None) -> dict[str, str]:
     """Push ``ref`` (a local tag) through the engine; returns each layer's outcome (short id →
     "Pushed", "Layer already exists" or "Mounted from x"). Stopped after ``stall`` seconds in
     which no bytes moved: the engine's own messages ("Retrying in 5 seconds", "Waiting") keep
-    coming while a registry hangs, so only a layer's byte count rising or a layer finishing counts."""
+    coming while a registry hangs, so only a layer's byte count rising or a layer finishing counts.
+    ``on_digest`` gets the digest of the manifest the engine pushed (its ``aux`` record, or the
+    "TAG: digest: sha256:... size: N" line): what shimimg pins, whatever the tag names later."""
     import docker
     import requests
     import urllib3
@@ -137,6 +143,10 @@ def push(ref: str, *, auth: Mapping[str, str] | None, stall: float,
                 text = msg.get("error") or (msg.get("errorDetail") or {}).get("message", "")
                 raise RegistryFailure(failure_kind(text), ref, _detail(text, "push failed"), text, layers)
             status, short = msg.get("status", ""), msg.get("id", "")
+            pushed = (msg.get("aux") or {}).get("Digest") if isinstance(msg.get("aux"), dict) else None
+            m = _PUSHED_DIGEST.search(status) if not pushed else None
+            if on_digest and (pushed or m):
+                on_digest(pushed or m.group(1))
             done = status in ("Pushed", "Layer already exists") or status.startswith("Mounted from")
             current = int((msg.get("progressDetail") or {}).get("current") or 0)
             if done or current > sent.get(short, 0) or "digest: sha256:" in status:

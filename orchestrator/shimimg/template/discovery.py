@@ -60,6 +60,8 @@ class Site:
     properties: Node | None  # the Properties value; None when the resource has none
 
 
+HANDLER_MAX = 128  # Lambda's limit for Handler (CreateFunction API)
+
 def check_arch(arch: str) -> Arch:
     if arch not in ARCHES:
         raise ShimimgError(f"unknown architecture {arch!r}", hint="use --arch arm64 or --arch x86_64")
@@ -334,12 +336,18 @@ def _has_go(path: Path) -> bool:
 def _bad_handler(handler: str) -> str | None:
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in handler):
         return "holds control characters"
+    if len(handler) > HANDLER_MAX:
+        # Lambda's own limit; a longer one also makes file names no file system takes.
+        return f"is longer than Lambda's {HANDLER_MAX} characters"
     if handler.startswith("/"):
         return "is an absolute path"
     if ".." in handler.split("/"):
         return "points outside the package"
     if handler.endswith("/"):
         return "names a directory"
+    if {".", ""} & set(strip_dot_slash(handler).split("/")):
+        # bin/./x is bin/x to a file system but not to the image's COPY and discovery: one name only.
+        return "has '.' or empty path components"
     return None
 
 

@@ -9,6 +9,8 @@ refused in both, since CloudFormation refuses them.
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,9 +23,13 @@ from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
 from shimimg.errors import ShimimgError
+from shimimg.readfile import TEMPLATE_MAX, read_bytes
 from shimimg.template.document import MERGE_TAG, Document, Format, get
+from shimimg.template.expansion import check as check_expansion
 from shimimg.template.jsonpos import JsonShapeError, compose_json
+from shimimg.trust import checkout_root, inside
 
+_LOGICAL_ID = re.compile(r"[A-Za-z0-9]{1,255}")
 _TEMPLATE_HINT = "a template is a mapping with a Resources section:\n    Resources:\n      MyFunction: ..."
 
 
@@ -74,7 +80,7 @@ def load_document(path: Path) -> Document:
     """Read and parse ``path``; every problem is a ``ShimimgError`` naming the file and line."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, TEMPLATE_MAX, "template")
     except FileNotFoundError:
         raise ShimimgError(
             f"{path}: no such template", hint="name the template with -t, e.g. -t template.yaml"
@@ -108,9 +114,12 @@ def parse_document(text: str, path: Path, *, format: Format | None = None) -> Do
     if root is None or (isinstance(root, ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
         raise ShimimgError(f"{path} holds no template, only comments", hint=_TEMPLATE_HINT)
     if not isinstance(root, MappingNode):
-        kind = "a list" if isinstance(root, SequenceNode) else f"a single value ({str(root.value)[:40]!r})"
+        shown = "" if _elsewhere(path) else f" ({str(root.value)[:40]!r})"
+        kind = "a list" if isinstance(root, SequenceNode) else f"a single value{shown}"
         raise ShimimgError(f"{path}: the template is {kind}, not a mapping", hint=_TEMPLATE_HINT)
     shared = _check_tree(root, path)
+    if shared:  # aliases: bound what they expand to before anything builds values from them
+        check_expansion(root, path)
     resources = get(root, "Resources")
     if resources is None:
         raise ShimimgError(f"{path} has no Resources section", hint=_TEMPLATE_HINT)
@@ -119,9 +128,25 @@ def parse_document(text: str, path: Path, *, format: Format | None = None) -> Do
             f"{path}:{resources.start_mark.line + 1}: Resources must be a mapping of logical ids to resources",
             hint=_TEMPLATE_HINT,
         )
+    bad = [k for k, _ in resources.value if isinstance(k, ScalarNode) and not _LOGICAL_ID.fullmatch(str(k.value))]
+    if bad:
+        # CloudFormation refuses them too; printed raw, a newline in one would forge a line of
+        # shimimg's output (issue 19), so they are named escaped and go no further.
+        raise ShimimgError(f"{path}: {len(bad)} resource name(s) are not alphanumeric",
+                           problems=[f"{path}:{k.start_mark.line + 1}: {str(k.value)[:80]!r}" for k in bad[:10]],
+                           hint="CloudFormation logical ids are letters and digits only: rename them")
     first_line = body[: body.find("\n") + 1]
     newline = "\r\n" if first_line.endswith("\r\n") else "\n"
     return Document(path=path, text=body, format=fmt, root=root, newline=newline, shared=shared, bom=bom)
+
+
+def _elsewhere(path: Path) -> bool:
+    """Whether ``path`` is a link the checkout holds to a file outside it (say ~/.aws/credentials):
+    an error then names the path only, never what the file says (issue 19)."""
+    try:
+        return not inside(os.path.realpath(path), checkout_root(Path(os.path.abspath(path)).parent))
+    except (OSError, ValueError):
+        return True
 
 
 def _sniff(path: Path, body: str) -> Format:

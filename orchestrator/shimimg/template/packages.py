@@ -49,7 +49,8 @@ class Probe:
         if local.path not in self._zips:
             try:
                 with zipfile.ZipFile(local.path) as z:
-                    self._zips[local.path] = frozenset(z.namelist())
+                    # As the build reads members (prebuilt._entries): "./bin/x" is bin/x.
+                    self._zips[local.path] = frozenset(strip_dot_slash(n) for n in z.namelist())
             except (OSError, ValueError, zipfile.BadZipFile):
                 self._zips[local.path] = frozenset()
         return binary in self._zips[local.path]
