@@ -69,6 +69,11 @@ class Settings:
                         "container created and removed): `sam local invoke` needs that on the containerd image store "
                         "(moby/buildkit#3891); it costs about 0.1 s per layer.", flags=("--unpack/--no-unpack",),
                         repo=False)
+    label_revision: bool = _opt(
+        False, "Label images with the git commit, its time and the remote URL (OCI revision, created, source). Off "
+        "by default: those labels give every commit a new image digest, so every function redeploys even when no "
+        "binary changed; the revision is in --json output either way.",
+        flags=("--label-revision/--no-label-revision",))
     builder: str | None = _opt(None, "buildx builder to use (e.g. a remote BuildKit).", flags=("--builder",),
                                repo=False, metavar="NAME")
     cache_from: tuple[str, ...] = _opt((), "buildx --cache-from entries; repeatable.", flags=("--cache-from",),

@@ -22,15 +22,16 @@ from shimimg.errors import Interrupted
 
 # Settings every building command (build, push, invoke) takes: one declaration, one behaviour.
 BUILD_SETTINGS = (
-    "base_image", "arch", "go_tags", "prebuilt", "allow_dynamic", "direct", "drop_layers", "unpack", "builder",
-    "cache_from", "cache_to", "cache_dir", "compression_level", "max_binary_size", "jobs",
+    "base_image", "arch", "go_tags", "prebuilt", "allow_dynamic", "direct", "drop_layers", "unpack", "label_revision",
+    "builder", "cache_from", "cache_to", "cache_dir", "compression_level", "max_binary_size", "jobs",
 )
 NETWORK_SETTINGS = ("timeout", "retries", "registry_endpoint")
 
 _TYPES: dict[str, Any] = {
     "go_tags": Optional[List[str]], "cache_from": Optional[List[str]], "cache_to": Optional[List[str]],
     "prebuilt": Optional[bool], "allow_dynamic": Optional[bool], "direct": Optional[bool],
-    "drop_layers": Optional[bool], "unpack": Optional[bool], "compression_level": Optional[int],
+    "drop_layers": Optional[bool], "unpack": Optional[bool], "label_revision": Optional[bool],
+    "compression_level": Optional[int],
     "max_binary_size": Optional[int],
     "timeout": Optional[int], "retries": Optional[int], "jobs": Optional[int], "cache_dir": Optional[Path],
 }

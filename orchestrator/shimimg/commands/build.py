@@ -20,7 +20,7 @@ from shimimg.commands.planning import load_plan, select
 from shimimg.config import Settings
 from shimimg.image.build import ImageResult, ImageSettings, build_image
 from shimimg.plan import Package, Plan
-from shimimg.vcs import revision
+from shimimg.vcs import Revision, revision
 
 log = logging.getLogger("shimimg.build")
 
@@ -41,6 +41,12 @@ def _binaries_label(b: binmod.Binaries) -> str:
     return f"{len(b.files)} prebuilt"
 
 
+def image_revision(template: Path, settings: Settings) -> Revision:
+    """git is asked only for the opt-in labels: by default nothing of it reaches the image, so a
+    commit that changes no binary changes no digest (issue 20)."""
+    return revision(template.resolve().parent) if settings.label_revision else Revision()
+
+
 def build_images(template: Path, settings: Settings, *, only: Sequence[str] = (),
                  push_to: Mapping[Path, Any] | None = None, loaded: tuple[Any, Plan] | None = None,
                  push_names: Mapping[Path, Sequence[str]] | None = None) -> tuple[Any, BuildResult]:
@@ -53,7 +59,7 @@ def build_images(template: Path, settings: Settings, *, only: Sequence[str] = ()
     opts = ImageSettings.of(settings)
     # The engine must answer (fail before minutes of compiling); a local base counts by its ID.
     base_id = dockercli.image_id(opts.base) or ""
-    rev = revision(template.resolve().parent)
+    rev = image_revision(template, settings)
     names = [p.code_uri for p in selected]
     # buildx (and the builder) are checked while go answers: ready before any compiling starts,
     # without adding their ~0.15 s to a rebuild; a no-op (no go run, images cached) never asks.
