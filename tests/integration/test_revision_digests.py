@@ -80,9 +80,22 @@ def push(work: Path, reg: Registry, standin: str, cache: Path, *extra: str) -> t
     return out, (work / out["output"]).read_text(), reg.blob_uploads(offset, "team/orders")
 
 
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+
+
+def deploy(client, stack: str, template: str) -> None:
+    """What `sam deploy` does for a new stack: a CREATE change set, executed. (moto has no SAM
+    transform, so the change sets compare the SAM resources; an image function's Code.ImageUri is
+    its ImageUri verbatim, so an unchanged resource is an unchanged function.)"""
+    client.create_change_set(StackName=stack, ChangeSetName="create", TemplateBody=template, ChangeSetType="CREATE",
+                             Capabilities=CAPABILITIES)
+    client.execute_change_set(StackName=stack, ChangeSetName="create")
+    assert client.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+
+
 def change_set(client, stack: str, template: str, name: str) -> list[dict]:
     client.create_change_set(StackName=stack, ChangeSetName=name, TemplateBody=template, ChangeSetType="UPDATE",
-                             Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+                             Capabilities=CAPABILITIES)
     changes = client.describe_change_set(StackName=stack, ChangeSetName=name)["Changes"]
     return [c["ResourceChange"] for c in changes]
 
@@ -111,8 +124,7 @@ def test_a_docs_only_commit_changes_no_digest_and_no_function(repo, registry, cf
     assert not any(k.startswith("org.opencontainers.image.") for k in labels), labels
 
     # CloudFormation (moto) sees no function change between the two deploys.
-    cfn.create_stack(StackName="orders", TemplateBody=pinned_first,
-                     Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+    deploy(cfn, "orders", pinned_first)
     same = change_set(cfn, "orders", pinned_second, "docs-only")
     assert not [c for c in same if c["ResourceType"] in FUNCTION_TYPES], same
 
