@@ -59,7 +59,9 @@ GROUPS: dict[str, dict[str, tuple[Any, Any]]] = {
     },
     "output": {
         "output": (Optional[Path], typer.Option(None, "-o", "--output", help="Where to write the template "
-                                                "[default: .shimimg/build/<template file name> beside it].")),
+                                                "[default beside it: build .aws-sam/build/template.yaml (where "
+                                                "sam local looks), push/pin .shimimg/pinned/<name>, migrate "
+                                                ".shimimg/migrated/<name>].")),
     },
     "push": {
         "repository": (List[str], typer.Option([], "--repository", metavar="[PACKAGE=]URI",

@@ -30,7 +30,7 @@ def built(tmp_path_factory, standin):
     if not SAM.is_file():
         missing("the SAM CLI", "scripts/provision.sh samcli")
     work = tmp_path_factory.mktemp("sam-local") / "orders"
-    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     # Emulated arm64 on a busy machine: room beyond EchoEnvFunction's 3 s for a cold start.
     t = work / "template.yaml"
     t.write_text(t.read_text().replace("Timeout: 3  ", "Timeout: 60 "))
@@ -133,7 +133,7 @@ def test_an_arm64_image_takes_sams_emulator_right_after_the_build(tmp_path, stan
         subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True)
     # shimimg build --unpack leaves the image usable by that classic build at once.
     work = tmp_path / "orders"
-    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     (work / "cmd" / "get_order" / "main.go").write_text((work / "cmd" / "get_order" / "main.go").read_text()
                                                         + f"\n// {tmp_path.name}\n")
     r = subprocess.run([sys.executable, "-m", "shimimg", "build", "--base-image", standin, "--unpack", "--json"],

@@ -70,7 +70,7 @@ def run(*, template: Path, output: Path | None, results: Sequence[Path], as_json
         raise ShimimgError(f"cannot pin {template} from {len(results)} result(s); nothing was written",
                            problems=problems, hint=_FIX)
     uris = {p.path: chosen[p.code_uri][1]["push"]["image_uri"] for p in plan.packages}
-    out = outmod.write_template(doc, plan, uris, settings, template, output)
+    out = outmod.write_template(doc, plan, uris, settings, template, output, kind="pinned")
     if as_json:
         ui.print_json({"schema_version": SCHEMA_VERSION, "command": "pin", "template": str(plan.template),
                        "output": str(out), "template_sha256": digest, "revision": current,

@@ -52,7 +52,7 @@ def run(*, template: Path, output: Path | None, settings: Settings, packages: Se
         pushed = registry.push_all(result.images, targets, tags=tags, force=force, pusher=pusher,
                                    builder_pushed=result.builder_pushed)
     out = outmod.write_template(doc, result.plan, {p.package.path: p.image_uri for p in pushed}, settings, template,
-                                output)
+                                output, kind="pinned")
     if as_json:
         ui.print_json(push_document(result, pushed, out, template=template))
         return 0
