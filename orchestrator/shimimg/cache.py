@@ -40,6 +40,8 @@ class ImageState:
     tag: str
     image_id: str
     digest: str
+    # The engine holds it unpacked for its platform (``dockercli.unpack``): `sam local` can run it.
+    unpacked: bool = False
 
 
 def _sig(st: os.stat_result) -> list[int]:

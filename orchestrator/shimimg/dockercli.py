@@ -215,18 +215,22 @@ def image_platforms(ref: str) -> list[str]:
     return [line.strip() for line in r.out.splitlines() if line.strip()] if r.rc == 0 else []
 
 
-def unpack(ref: str, platform: str) -> None:
+def unpack(ref: str, platform: str) -> bool:
     """Make a freshly loaded image of another platform usable by the engine's classic builder.
 
     With the containerd image store, ``buildx --load`` unpacks only the engine's own platform;
     creating a container unpacks the rest, while the classic builder (which ``sam local invoke``
     uses to add its emulator) fails with "parent snapshot ... does not exist" (moby/buildkit#3891,
-    moby/moby#47823). Creating and removing a container, which runs nothing, settles it.
+    moby/moby#47823). Creating and removing a container, which runs nothing, settles it: containerd
+    unpacks only the layer chain it does not hold yet (every layer from the first changed one on).
+    True when the image is usable (or needed nothing).
     """
     if engine().arch and platform.endswith("/" + engine().arch):
-        return
-    r = _docker(["container", "create", f"--platform={platform}", "--", ref], check=False, timeout=120)
+        return True
+    r = _docker(["container", "create", f"--platform={platform}", "--", ref], check=False, timeout=300)
     if r.rc == 0 and r.out.strip():
         _docker(["container", "rm", "--", r.out.strip()], check=False, timeout=60)
-    elif r.rc != 0:
-        log.debug("could not unpack %s for %s: %s", ref, platform, r.err.strip())
+        return True
+    log.warning("could not unpack %s for %s (`sam local` may fail with \"parent snapshot ... does not exist\" "
+                "until a container is created from it): %s", ref, platform, r.err.strip())
+    return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from shimimg import dockercli, registry, ui
@@ -28,6 +29,10 @@ def run(*, template: Path, output: Path | None, settings: Settings, packages: Se
         repositories: Sequence[str], tags: Sequence[str] = (), force: bool = False, create_repository: bool = False,
         as_json: bool = False) -> int:
     base = template.resolve().parent
+    if "unpack" not in settings.sources:
+        # A pushed image need not run here: unpacking it would only cost time (a later build
+        # unpacks it once, from the same cache entry, if `sam local` is wanted).
+        settings = replace(settings, unpack=False)
     # Everything that can be refused without a build is refused before it.
     outmod.check(template, output)
     registry.parse_specs(repositories)

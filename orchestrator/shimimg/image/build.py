@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -141,8 +141,10 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
     if push_to is None and last and last.key == key and last.tag == tag:
         found = dockercli.image_id(tag)
         if found and found == last.image_id:
-            if opts.unpack:  # asked for now, after a build that did not
-                dockercli.unpack(tag, platform)
+            # After a build that did not unpack (a push, --no-unpack): once, then never again, so
+            # a no-op rebuild asks the engine nothing more (issue 20: <= 1 s at 50 handlers).
+            if opts.unpack and not last.unpacked and dockercli.unpack(tag, platform):
+                store.put_image(slug, replace(last, unpacked=True))
             return ImageResult(pkg, tag, last.image_id, last.digest, cached=True)
 
     engine = dockercli.buildx(opts.builder)
@@ -162,8 +164,7 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
     )
     if push_to is not None:
         return ImageResult(pkg, tag, "", built.digest, cached=False, builder_output=built.output)
-    if opts.unpack:
-        dockercli.unpack(tag, platform)
+    unpacked = dockercli.unpack(tag, platform) if opts.unpack else False
     image_id = dockercli.image_id(tag) or ""
-    store.put_image(slug, ImageState(key=key, tag=tag, image_id=image_id, digest=built.digest))
+    store.put_image(slug, ImageState(key=key, tag=tag, image_id=image_id, digest=built.digest, unpacked=unpacked))
     return ImageResult(pkg, tag, image_id, built.digest, cached=False)
