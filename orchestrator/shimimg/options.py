@@ -49,8 +49,24 @@ def _setting_option(name: str) -> inspect.Parameter:
 # Shared groups: name → (annotation, typer.Option).
 GROUPS: dict[str, dict[str, tuple[Any, Any]]] = {
     "template": {
-        "template": (Path, typer.Option(Path("template.yaml"), "-t", "--template",
+        "template": (Path, typer.Option(Path("template.yaml"), "-t", "--template", "--template-file",
                                         help="SAM or CloudFormation template (YAML or JSON).")),
+    },
+    # SAM's names for what SAM's commands take (issue 20); samconfig.py reads the file as SAM does.
+    "samconfig": {
+        "config_file": (Optional[str], typer.Option(None, "--config-file", metavar="FILE",
+                                                    help="SAM config file, relative to the template's folder "
+                                                         "[samconfig.toml, .yaml or .yml there].")),
+        "config_env": (Optional[str], typer.Option(None, "--config-env", metavar="ENV",
+                                                   help="Environment (table) of the SAM config file [default].")),
+    },
+    "aws": {
+        "region": (Optional[str], typer.Option(None, "--region", metavar="REGION",
+                                               help="AWS region (SAM's option; samconfig's region) [the "
+                                                    "repository's].")),
+        "profile": (Optional[str], typer.Option(None, "--profile", metavar="PROFILE",
+                                                help="AWS profile for ECR (SAM's option; samconfig's profile) "
+                                                     "[AWS_PROFILE].")),
     },
     "packages": {
         "package": (List[str], typer.Option([], "--package", metavar="CODEURI",
@@ -68,6 +84,13 @@ GROUPS: dict[str, dict[str, tuple[Any, Any]]] = {
                                                help="Repository to push to, e.g. 123456789012.dkr.ecr.eu-west-1."
                                                     "amazonaws.com/orders; PACKAGE=URI (PACKAGE as its CodeUri) for "
                                                     "one package; repeatable.")),
+        "image_repository": (Optional[str], typer.Option(None, "--image-repository", metavar="URI",
+                                                         help="SAM's name for --repository URI (every package); "
+                                                              "samconfig's deploy image_repository.")),
+        "image_repositories": (List[str], typer.Option([], "--image-repositories", metavar="FUNCTION=URI",
+                                                       help="SAM's per-function repositories: the repository of "
+                                                            "that function's package; repeatable; samconfig's "
+                                                            "deploy image_repositories.")),
         "tag": (List[str], typer.Option([], "--tag", metavar="TAG", help="Extra tag besides the content-derived "
                                         "one (e.g. a commit); repeatable.")),
         "force": (bool, typer.Option(False, "--force", help="Move --tag tags that already point at another image.")),

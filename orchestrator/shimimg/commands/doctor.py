@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from shimimg import dockercli, ui
 from shimimg.commands.schema import SCHEMA_VERSION
@@ -101,7 +102,7 @@ def _base(settings: Settings) -> Check:
     return Check("base", True, f"{ref} reachable in its registry ({remote.digest[:19]})")
 
 
-def _credentials(settings: Settings, repository: str) -> Check:
+def _credentials(settings: Settings, repository: str, profile: str | None = None) -> Check:
     """Whether this machine's credentials get in: an ECR token from the API (the repository may
     not exist yet: push --create-repository makes it), or docker's own credentials."""
     from shimimg import registry
@@ -113,7 +114,7 @@ def _credentials(settings: Settings, repository: str) -> Check:
     env = None
     with contextlib.ExitStack() as stack:
         if repo.is_ecr:
-            client = ecr.ecr_client(repo.region, timeout=settings.timeout, retries=settings.retries)
+            client = ecr.ecr_client(repo.region, timeout=settings.timeout, retries=settings.retries, profile=profile)
             env = stack.enter_context(private_config({endpoint: ecr.ecr_login(client, repo)}))
         try:
             transport.remote_image(f"{endpoint}/{repo.name}:shimimg-doctor-probe", env=env, timeout=settings.timeout)
@@ -126,7 +127,7 @@ def _credentials(settings: Settings, repository: str) -> Check:
     return Check("credentials", True, f"{repo.uri}: {how} accepted by {endpoint}")
 
 
-def checks(settings: Settings, repository: str | None) -> list[Check]:
+def checks(settings: Settings, repository: str | None, profile: str | None = None) -> list[Check]:
     out = [_python(), _guard("engine", _engine)]
     if out[-1].ok:
         out.append(_guard("builder", lambda: _buildx(settings)))
@@ -136,12 +137,20 @@ def checks(settings: Settings, repository: str | None) -> list[Check]:
     if out[1].ok:
         out.append(_guard("base", lambda: _base(settings)))
     if repository:
-        out.append(_guard("credentials", lambda: _credentials(settings, repository)))
+        out.append(_guard("credentials", lambda: _credentials(settings, repository, profile)))
     return out
 
 
-def run(*, settings: Settings, repository: str | None, as_json: bool) -> int:
-    found = checks(settings, repository)
+def run(*, settings: Settings, repository: str | None, as_json: bool, deploy: Any = None) -> int:
+    """``deploy``: SAM's deploy options (samconfig.Deploy): its image repository stands in for
+    --repository, its profile and region for the credentials check."""
+    if deploy is not None:
+        repository = repository or deploy.image_repository
+        if repository and deploy.region:
+            from shimimg.commands.samargs import check_region
+
+            check_region([repository], deploy.region)
+    found = checks(settings, repository, deploy.profile if deploy is not None else None)
     ok = all(c.ok for c in found if c.required)
     if as_json:
         ui.print_json({"schema_version": SCHEMA_VERSION, "command": "doctor", "ok": ok,
