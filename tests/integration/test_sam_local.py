@@ -143,3 +143,42 @@ def test_an_arm64_image_takes_sams_emulator_right_after_the_build(tmp_path, stan
     assert not built["cached"]
     r = classic_build_on(built["tag"], "linux/arm64", tmp_path)
     assert r.returncode == 0, r.stderr
+
+
+def sam_local_here(work: Path, function: str, *args: str) -> dict:
+    """`sam local invoke` as a user runs it after `shimimg build`: from the template's folder,
+    without -t (SAM finds .aws-sam/build/template.yaml and reads the samconfig of that folder)."""
+    r = subprocess.run([str(SAM), "local", "invoke", function, "--skip-pull-image", *args], cwd=work, env=env(),
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout.strip(), r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name,select", [
+    ("samconfig.yaml", ("--config-env", "staging")),
+    ("team.toml", ("--config-file", "team.toml", "--config-env", "staging")),
+])
+def test_samconfig_env_vars_region_and_overrides_apply_as_in_sam(built, standin, name, select):
+    work, _ = built
+    (work / "staging-env.json").write_text(json.dumps({"EchoEnvFunction": {"QUEUE_URL": "from-env-vars"}}))
+    params = {"env_vars": "staging-env.json", "parameter_overrides": "Stage=staging", "region": "ap-south-1"}
+    if name.endswith(".yaml"):
+        text = "version: 0.1\nstaging:\n  local_invoke:\n    parameters:\n" + "".join(
+            f"      {k}: {v}\n" for k, v in params.items())
+    else:
+        text = "version = 0.1\n[staging.local_invoke.parameters]\n" + "".join(
+            f'{k} = "{v}"\n' for k, v in params.items())
+    (work / name).write_text(text)
+    try:
+        theirs = sam_local_here(work, "EchoEnvFunction", "-e", "events/echo_env.json", *select)
+        ours = shimimg_invoke(work, standin, "EchoEnvFunction", "-e", "events/echo_env.json", *select)
+        assert ours == theirs
+        assert (ours["STAGE"], ours["QUEUE_URL"], ours["AWS_REGION"]) == ("staging", "from-env-vars", "ap-south-1")
+        # And the flags still win, in both.
+        flags = ("--parameter-overrides", "Stage=prod", "--region", "eu-north-1")
+        theirs = sam_local_here(work, "EchoEnvFunction", "-e", "events/echo_env.json", *select, *flags)
+        ours = shimimg_invoke(work, standin, "EchoEnvFunction", "-e", "events/echo_env.json", *select, *flags)
+        assert ours == theirs and (ours["STAGE"], ours["AWS_REGION"]) == ("prod", "eu-north-1")
+    finally:
+        (work / name).unlink()
+        (work / "staging-env.json").unlink()
