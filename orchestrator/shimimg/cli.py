@@ -18,7 +18,8 @@ app = typer.Typer(
     name="shimimg",
     help="Move multi-binary Go Lambda functions (go1.x / provided.* with Handler: bin/x) onto container images.",
     no_args_is_help=True,
-    add_completion=False,
+    # `shimimg --install-completion` / `--show-completion` (bash, zsh, fish, PowerShell).
+    add_completion=True,
     pretty_exceptions_enable=False,
     # Help texts use [brackets] for defaults and env names; do not read them as markup.
     rich_markup_mode=None,
@@ -42,7 +43,7 @@ def _root(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print only results and errors."),
     progress: str = typer.Option("auto", "--progress", metavar="auto|plain|live",
                                  help="Live display on a terminal, plain lines elsewhere [auto]."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+    version: bool = typer.Option(False, "-V", "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
     from shimimg import ui

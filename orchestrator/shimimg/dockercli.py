@@ -209,10 +209,17 @@ def image_id(ref: str) -> str | None:
     return r.out.strip() or None
 
 
-def image_platforms(ref: str) -> list[str]:
-    """Platforms the local image has (the containerd store keeps several under one name)."""
-    r = _docker(["image", "inspect", "--format={{.Os}}/{{.Architecture}}", ref], check=False, timeout=60)
-    return [line.strip() for line in r.out.splitlines() if line.strip()] if r.rc == 0 else []
+def has_platform(ref: str, platform: str) -> bool:
+    """Whether the engine holds ``ref`` for ``platform``. ``docker image inspect`` shows one
+    platform only (its --platform needs API 1.49; Docker 26 speaks 1.45): creating a container
+    for the platform, never pulling, answers for any engine. Nothing runs; it is removed."""
+    # A command, for images that have none (nothing runs: create only checks one is given).
+    r = _docker(["container", "create", "--pull=never", f"--platform={platform}", "--", ref, "true"], check=False,
+                timeout=300)
+    if r.rc == 0 and r.out.strip():
+        _docker(["container", "rm", "--", r.out.strip()], check=False, timeout=60)
+        return True
+    return False
 
 
 def unpack(ref: str, platform: str) -> bool:

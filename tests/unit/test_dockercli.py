@@ -185,3 +185,12 @@ def test_a_failed_unpack_is_said_and_not_recorded(monkeypatch, caplog):
                        (["container", "create"], (1, "", "no space left on device"))])
     assert dockercli.unpack("shimimg/p:abc", "linux/arm64") is False
     assert "could not unpack shimimg/p:abc" in caplog.text and "no space left" in caplog.text
+
+
+def test_has_platform_asks_for_that_platform_and_never_pulls(monkeypatch):
+    calls = fake(monkeypatch, [(["container", "create"], (0, "c1\n", "")), (["container", "rm"], (0, "", ""))])
+    assert dockercli.has_platform("base:1", "linux/arm64") is True
+    assert calls[0] == ["container", "create", "--pull=never", "--platform=linux/arm64", "--", "base:1", "true"]
+    assert calls[1] == ["container", "rm", "--", "c1"]
+    fake(monkeypatch, [(["container", "create"], (1, "", "Error response from daemon: No such image: base:1"))])
+    assert dockercli.has_platform("base:1", "linux/s390x") is False

@@ -129,6 +129,6 @@ def run(*, template: Path, output: Path | None, settings: Settings, packages: Se
         for f in img.package.functions:
             rows.append([f.logical_id, f.handler, img.tag + (" (cached)" if img.cached else ""),
                          _binaries_label(b) if b else ""])
-    ui.print_table(rows, ["FUNCTION", "HANDLER", "IMAGE", "BINARIES"])
+    ui.print_table(rows, ["FUNCTION", "HANDLER", "IMAGE", "BINARIES"], summary=True)
     ui.print_result(f"template: {out}")
     return 0

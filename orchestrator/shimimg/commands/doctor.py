@@ -85,8 +85,13 @@ def _base(settings: Settings) -> Check:
     remote_builder = settings.builder is not None and not dockercli.buildx(settings.builder).local
     local = None if remote_builder else dockercli.image_id(ref)
     if local:
-        platforms = dockercli.image_platforms(ref)
-        return Check("base", True, f"{ref} held locally ({', '.join(platforms) or local[:19]})")
+        # For the target architecture: the engine's default view shows its own platform only
+        # (issue 20: "linux/amd64" was reported for an arm64 target).
+        want = f"linux/{DOCKER_ARCH[settings.arch]}"
+        if dockercli.has_platform(ref, want):
+            return Check("base", True, f"{ref} held locally for {want} ({local[:19]})")
+        return Check("base", False, f"{ref} is held locally, but not for {want}",
+                     hint=f"pull or build it for {want} (docker pull --platform {want} {ref}), or pass --arch")
     from shimimg.registry import transport
 
     try:
@@ -127,6 +132,27 @@ def _credentials(settings: Settings, repository: str, profile: str | None = None
     return Check("credentials", True, f"{repo.uri}: {how} accepted by {endpoint}")
 
 
+def _sam() -> Check:
+    """The SAM CLI, for `sam local` on build's output and `sam deploy` in a pipeline (not needed
+    by shimimg itself)."""
+    import shutil
+    import subprocess
+
+    path = shutil.which("sam")
+    hint = "install the AWS SAM CLI (pip install aws-sam-cli) to run `sam local` and `sam deploy` on the output"
+    if path is None:
+        return Check("sam", False, "not on PATH", required=False, hint=hint)
+    try:
+        r = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "SAM_CLI_TELEMETRY": "0"})
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Check("sam", False, f"{path} does not run: {e}", required=False, hint=hint)
+    if r.returncode != 0:
+        return Check("sam", False, f"{path} --version failed: {(r.stderr or r.stdout).strip()[-200:]}",
+                     required=False, hint=hint)
+    return Check("sam", True, f"{r.stdout.strip()} ({path})", required=False)
+
+
 def checks(settings: Settings, repository: str | None, profile: str | None = None) -> list[Check]:
     out = [_python(), _guard("engine", _engine)]
     if out[-1].ok:
@@ -134,6 +160,7 @@ def checks(settings: Settings, repository: str | None, profile: str | None = Non
         if out[-1].ok:
             out.append(_guard("emulation", lambda: _emulation(settings)))
     out.append(_guard("go", _go, required=False))
+    out.append(_sam())
     if out[1].ok:
         out.append(_guard("base", lambda: _base(settings)))
     if repository:

@@ -77,6 +77,6 @@ def run(*, template: Path, output: Path | None, results: Sequence[Path], as_json
                        "packages": [chosen[p.code_uri][1] for p in plan.packages]})
         return 0
     ui.print_table([[p.code_uri, uris[p.path], str(chosen[p.code_uri][0])] for p in plan.packages],
-                   ["PACKAGE", "IMAGE", "FROM"])
+                   ["PACKAGE", "IMAGE", "FROM"], summary=True)
     ui.print_result(f"template: {out}")
     return 0

@@ -75,6 +75,6 @@ def run(*, template: Path, output: Path | None, settings: Settings, packages: Se
 
     rows = [[p.package.code_uri, p.image_uri, f"{shown(p.stats.layers_pushed)}/{p.stats.layers}",
              shown(p.stats.layers_mounted), shown(p.stats.bytes_pushed, registry.human_bytes)] for p in pushed]
-    ui.print_table(rows, ["PACKAGE", "IMAGE", "LAYERS PUSHED", "MOUNTED", "BYTES PUSHED"])
+    ui.print_table(rows, ["PACKAGE", "IMAGE", "LAYERS PUSHED", "MOUNTED", "BYTES PUSHED"], summary=True)
     ui.print_result(f"template: {out}")
     return 0
