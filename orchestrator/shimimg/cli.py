@@ -208,6 +208,19 @@ def doctor(
                              deploy=_deploy(template, None, (), region, profile, config_file, config_env)))
 
 
+@app.command()
+@with_options("template", settings=("cache_dir",))
+def prune(
+    keep: int = typer.Option(3, "--keep", metavar="N", help="Builds to keep per package [3]."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be removed; remove nothing."),
+    *, template: Path, flags: dict,
+) -> None:
+    """Remove shimimg's own old local images and cached binaries beyond the last N builds per package."""
+    from shimimg.commands import prune as cmd
+
+    raise typer.Exit(cmd.run(template=template, settings=_settings(template, flags), keep=keep, dry_run=dry_run))
+
+
 def _hoist(argv: list[str]) -> list[str]:
     """Move global flags given after the command name to the front, so ``shimimg build -v`` works
     like ``shimimg -v build``. Stops at ``--``; only whole tokens that are global flags move."""

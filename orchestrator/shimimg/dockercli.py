@@ -209,6 +209,23 @@ def image_id(ref: str) -> str | None:
     return r.out.strip() or None
 
 
+def image_labels(ref: str) -> dict[str, str] | None:
+    """The local image's labels ({} when it has none), or None when the engine has no such image."""
+    r = _docker(["image", "inspect", "--format={{json .Config.Labels}}", "--", ref], check=False, timeout=60)
+    if r.rc != 0:
+        return None
+    try:
+        return json.loads(r.out or "null") or {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def remove_image(ref: str) -> tuple[bool, str]:
+    """``docker image rm`` of one tag, never forced: an image a container uses stays, with why."""
+    r = _docker(["image", "rm", "--", ref], check=False, timeout=120)
+    return r.rc == 0, (r.err.strip().splitlines() or [""])[-1]
+
+
 def has_platform(ref: str, platform: str) -> bool:
     """Whether the engine holds ``ref`` for ``platform``. ``docker image inspect`` shows one
     platform only (its --platform needs API 1.49; Docker 26 speaks 1.45): creating a container

@@ -166,5 +166,7 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
         return ImageResult(pkg, tag, "", built.digest, cached=False, builder_output=built.output)
     unpacked = dockercli.unpack(tag, platform) if opts.unpack else False
     image_id = dockercli.image_id(tag) or ""
-    store.put_image(slug, ImageState(key=key, tag=tag, image_id=image_id, digest=built.digest, unpacked=unpacked))
+    keys = [p.parent.name for p in bins.files.values() if p.name == "binary" and store.root in p.parents]
+    store.put_image(slug, ImageState(key=key, tag=tag, image_id=image_id, digest=built.digest, unpacked=unpacked),
+                    binaries=keys)
     return ImageResult(pkg, tag, image_id, built.digest, cached=False)
