@@ -148,3 +148,16 @@ def test_a_planted_binary_in_the_cache_is_never_shipped(work, tmp_path, standin)
         subprocess.run(["docker", "rm", cid], capture_output=True)
     shipped = list((tmp_path / "shipped").iterdir())
     assert len(shipped) == 5 and not [p for p in shipped if b"PLANTED!" in p.read_bytes()]
+
+
+@pytest.mark.parametrize("planted", [".aws-sam", ".aws-sam/build"])
+def test_a_planted_link_where_build_writes_is_refused(work, tmp_path, planted, standin):
+    """build writes .aws-sam/build/template.yaml (issue 20): a link planted on the way is refused,
+    and nothing is written where it points."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep").write_text("x")
+    (work / planted).parent.mkdir(parents=True, exist_ok=True)
+    (work / planted).symlink_to(elsewhere)
+    refused(shimimg("build", "--base-image", standin, cwd=work), f"{planted} is a symbolic link")
+    assert [p.name for p in elsewhere.iterdir()] == ["keep"]
