@@ -156,6 +156,7 @@ class Package:
         engine's own BuildKit, or ``builder``); the module cache stays warm."""
         shutil.rmtree(self.gocache, ignore_errors=True)
         shutil.rmtree(self.dir / ".shimimg", ignore_errors=True)
+        shutil.rmtree(self.dir / ".aws-sam", ignore_errors=True)  # build's output (issue 20)
         shutil.rmtree(self.dir / "out", ignore_errors=True)
         remove_images((f"shimimg/{PREFIX}-", f"{PREFIX}-"))
         # A prune that failed would make "cold" a lie: stop instead.

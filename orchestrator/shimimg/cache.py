@@ -33,6 +33,7 @@ log = logging.getLogger("shimimg.cache")
 CACHEDIR_TAG = b"Signature: 8a477f597d28d172789f06886806bc55\n# shimimg's build cache: safe to delete.\n"
 TRIM_AFTER_S = 7 * 24 * 3600  # binaries unused this long are removed (checked once a day)
 _USED_EVERY_S = 24 * 3600
+HISTORY_MAX = 50  # builds remembered per package (shimimg prune keeps the last N of them)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class ImageState:
     tag: str
     image_id: str
     digest: str
+    # The engine holds it unpacked for its platform (``dockercli.unpack``): `sam local` can run it.
+    unpacked: bool = False
 
 
 def _sig(st: os.stat_result) -> list[int]:
@@ -185,9 +188,48 @@ class Store:
         except (OSError, ValueError, TypeError):
             return None
 
-    def put_image(self, slug: str, state: ImageState) -> None:
-        path = self._dir("projects", self.project_name, "images") / f"{slug}.json"
-        atomic_write_text(path, json.dumps(asdict(state), indent=2) + "\n")
+    def put_image(self, slug: str, state: ImageState, binaries: list[str] | None = None) -> None:
+        """Record the package's image; a new one also goes on the package's history (oldest first),
+        with the cache keys of its binaries, for ``shimimg prune``. ``binaries``: None keeps the
+        history as it is (a state update of the same image)."""
+        folder = self._dir("projects", self.project_name, "images")
+        atomic_write_text(folder / f"{slug}.json", json.dumps(asdict(state), indent=2) + "\n")
+        if binaries is None:
+            return
+        history = [e for e in self.history(slug) if e.get("tag") != state.tag]
+        history.append({"tag": state.tag, "image_id": state.image_id, "binaries": sorted(binaries),
+                        "at": round(time.time())})
+        atomic_write_text(folder / f"{slug}.history.json", json.dumps(history[-HISTORY_MAX:], indent=1) + "\n")
+
+    def history(self, slug: str) -> list[dict]:
+        """The package's builds, oldest first: {"tag", "image_id", "binaries", "at"}."""
+        try:
+            data = json.loads((self.project / "images" / f"{slug}.history.json").read_text())
+        except (OSError, ValueError):
+            return []
+        return [e for e in data if isinstance(e, dict) and isinstance(e.get("tag"), str)] if isinstance(data, list) \
+            else []
+
+    def slugs(self) -> list[str]:
+        return sorted(p.name.removesuffix(".history.json") for p in (self.project / "images").glob("*.history.json"))
+
+    def all_histories(self) -> list[dict]:
+        """Every project's history entries (binaries are shared by all projects)."""
+        out: list[dict] = []
+        for path in (self.root / "projects").glob("*/images/*.history.json"):
+            with contextlib.suppress(OSError, ValueError):
+                data = json.loads(path.read_text())
+                out += [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+        return out
+
+    def binary_entry(self, key: str) -> Path | None:
+        """The folder of a cached binary by key, whatever its architecture."""
+        for entry in (self.root / "bin").glob(f"*/{key[:2]}/{key}"):
+            return entry
+        return None
+
+    def remove_binary(self, entry: Path) -> None:
+        remove_tree(entry, "cache")
 
     def context_dir(self, slug: str) -> Path:
         return self._dir("projects", self.project_name, "context", slug)

@@ -18,7 +18,8 @@ app = typer.Typer(
     name="shimimg",
     help="Move multi-binary Go Lambda functions (go1.x / provided.* with Handler: bin/x) onto container images.",
     no_args_is_help=True,
-    add_completion=False,
+    # `shimimg --install-completion` / `--show-completion` (bash, zsh, fish, PowerShell).
+    add_completion=True,
     pretty_exceptions_enable=False,
     # Help texts use [brackets] for defaults and env names; do not read them as markup.
     rich_markup_mode=None,
@@ -42,7 +43,7 @@ def _root(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print only results and errors."),
     progress: str = typer.Option("auto", "--progress", metavar="auto|plain|live",
                                  help="Live display on a terminal, plain lines elsewhere [auto]."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+    version: bool = typer.Option(False, "-V", "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
     from shimimg import ui
@@ -54,6 +55,15 @@ def _root(
 
 def _settings(template: Path, flags: dict) -> config.Settings:
     return config.load(template.resolve().parent, flags)
+
+
+def _deploy(template: Path, image_repository: Optional[str], image_repositories: List[str], region: Optional[str],
+            profile: Optional[str], config_file: Optional[str], config_env: Optional[str]):
+    from shimimg import samconfig
+
+    return samconfig.deploy(template.resolve().parent, image_repository=image_repository,
+                            image_repositories=image_repositories, region=region, profile=profile,
+                            config_file=config_file, config_env=config_env)
 
 
 @app.command()
@@ -85,42 +95,47 @@ def migrate(
 
 
 @app.command()
-@with_options("template", "output", "packages", "push", settings=BUILD_SETTINGS + NETWORK_SETTINGS)
+@with_options("template", "output", "packages", "push", "aws", "samconfig", settings=BUILD_SETTINGS + NETWORK_SETTINGS)
 def build(
     json_out: bool = typer.Option(False, "--json", help="Print images, digests and functions as JSON."),
     push: bool = typer.Option(False, "--push", help="Also push (see `shimimg push`): the template pins digests."),
     *, template: Path, output: Optional[Path], package: List[str], repository: List[str], tag: List[str],
-    force: bool, create_repository: bool, flags: dict,
+    image_repository: Optional[str], image_repositories: List[str], region: Optional[str], profile: Optional[str],
+    config_file: Optional[str], config_env: Optional[str], force: bool, create_repository: bool, flags: dict,
 ) -> None:
     """Build one image per package (all its handlers plus the shim) and write the migrated template."""
     from shimimg.commands import build as cmd
 
     settings = _settings(template, flags)
-    if repository and not push:
+    if (repository or image_repository or image_repositories) and not push:
         raise typer.BadParameter("--repository needs --push (or use `shimimg push`)", param_hint="--repository")
     if push:
         from shimimg.commands import push as push_cmd
 
         raise typer.Exit(push_cmd.run(template=template, output=output, settings=settings, packages=package,
                                       repositories=repository, tags=tag, force=force,
-                                      create_repository=create_repository, as_json=json_out))
+                                      create_repository=create_repository, as_json=json_out,
+                                      deploy=_deploy(template, image_repository, image_repositories, region, profile,
+                                                     config_file, config_env)))
     raise typer.Exit(cmd.run(template=template, output=output, settings=settings, packages=package, as_json=json_out))
 
 
 @app.command()
-@with_options("template", "output", "packages", "push", settings=BUILD_SETTINGS + NETWORK_SETTINGS)
+@with_options("template", "output", "packages", "push", "aws", "samconfig", settings=BUILD_SETTINGS + NETWORK_SETTINGS)
 def push(
     json_out: bool = typer.Option(False, "--json", help="Print repository, tags, digest and bytes pushed per "
                                   "package as JSON (input to `shimimg pin`)."),
     *, template: Path, output: Optional[Path], package: List[str], repository: List[str], tag: List[str],
-    force: bool, create_repository: bool, flags: dict,
+    image_repository: Optional[str], image_repositories: List[str], region: Optional[str], profile: Optional[str],
+    config_file: Optional[str], config_env: Optional[str], force: bool, create_repository: bool, flags: dict,
 ) -> None:
     """Build (cached), push each package image once, and write the template pinned to the digests."""
     from shimimg.commands import push as cmd
 
     raise typer.Exit(cmd.run(template=template, output=output, settings=_settings(template, flags), packages=package,
                              repositories=repository, tags=tag, force=force, create_repository=create_repository,
-                             as_json=json_out))
+                             as_json=json_out, deploy=_deploy(template, image_repository, image_repositories, region,
+                                                               profile, config_file, config_env)))
 
 
 @app.command()
@@ -143,7 +158,7 @@ def pin(
 
 
 @app.command()
-@with_options("template", settings=BUILD_SETTINGS)
+@with_options("template", "samconfig", settings=BUILD_SETTINGS)
 def invoke(
     function: str = typer.Argument(..., metavar="FUNCTION",
                                    help="Logical id of the function, e.g. CreateOrderFunction."),
@@ -167,7 +182,7 @@ def invoke(
                                help="Invoke N times on one container: the first is cold, the rest warm."),
     port: Optional[int] = typer.Option(None, "--port", min=1, max=65535,
                                        help="Local port for the emulator (127.0.0.1) [default: a free one]."),
-    *, template: Path, flags: dict,
+    *, template: Path, config_file: Optional[str], config_env: Optional[str], flags: dict,
 ) -> None:
     """Run a function's image under the Lambda Runtime Interface Emulator and invoke it with an event."""
     from shimimg.commands import invoke as cmd
@@ -175,22 +190,39 @@ def invoke(
     raise typer.Exit(cmd.run(
         function=function, template=template, settings=_settings(template, flags), event=event, env_vars=env_vars,
         parameter_overrides=parameter_overrides, profile=profile, region=region, docker_network=docker_network,
-        debug_port=debug_port, no_build=no_build, repeat=repeat, port=port,
+        debug_port=debug_port, no_build=no_build, repeat=repeat, port=port, config_file=config_file,
+        config_env=config_env,
     ))
 
 
 @app.command()
-@with_options("template", settings=("arch", "base_image", "builder"))
+@with_options("template", "aws", "samconfig", settings=("arch", "base_image", "builder"))
 def doctor(
-    repository: Optional[str] = typer.Option(None, "--repository", metavar="URI",
-                                             help="Also check credentials for this repository."),
+    repository: Optional[str] = typer.Option(None, "--repository", "--image-repository", metavar="URI",
+                                             help="Also check credentials for this repository [samconfig's deploy "
+                                                  "image_repository]."),
     json_out: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
-    *, template: Path, flags: dict,
+    *, template: Path, region: Optional[str], profile: Optional[str], config_file: Optional[str],
+    config_env: Optional[str], flags: dict,
 ) -> None:
     """Check what shimimg needs on this machine: engine, buildx, builder, emulation, Go, base image, credentials."""
     from shimimg.commands import doctor as cmd
 
-    raise typer.Exit(cmd.run(settings=_settings(template, flags), repository=repository, as_json=json_out))
+    raise typer.Exit(cmd.run(settings=_settings(template, flags), repository=repository, as_json=json_out,
+                             deploy=_deploy(template, None, (), region, profile, config_file, config_env)))
+
+
+@app.command()
+@with_options("template", settings=("cache_dir",))
+def prune(
+    keep: int = typer.Option(3, "--keep", metavar="N", help="Builds to keep per package [3]."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be removed; remove nothing."),
+    *, template: Path, flags: dict,
+) -> None:
+    """Remove shimimg's own old local images and cached binaries beyond the last N builds per package."""
+    from shimimg.commands import prune as cmd
+
+    raise typer.Exit(cmd.run(template=template, settings=_settings(template, flags), keep=keep, dry_run=dry_run))
 
 
 def _hoist(argv: list[str]) -> list[str]:

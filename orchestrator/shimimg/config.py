@@ -70,10 +70,15 @@ class Settings:
     direct: bool = _opt(False, "No shim: ImageConfig.EntryPoint runs the binary itself.", flags=("--direct/--shim",))
     drop_layers: bool = _opt(False, "Drop the Layers of migrated functions (images cannot use layers).",
                              flags=("--drop-layers",))
-    unpack: bool = _opt(False, "Right after loading an image of another platform than the engine's, unpack it (a "
-                        "container created and removed): `sam local invoke` needs that on the containerd image store "
-                        "(moby/buildkit#3891); it costs about 0.1 s per layer.", flags=("--unpack/--no-unpack",),
-                        repo=False)
+    unpack: bool = _opt(True, "After loading a new image of another platform than the engine's, unpack it (a "
+                        "container created and removed) so `sam local` can run it on the containerd image store "
+                        "(moby/buildkit#3891): ~0.07 s per layer from the first changed one, once per image; "
+                        "push skips it unless asked.", flags=("--unpack/--no-unpack",), repo=False)
+    label_revision: bool = _opt(
+        False, "Label images with the git commit, its time and the remote URL (OCI revision, created, source). Off "
+        "by default: those labels give every commit a new image digest, so every function redeploys even when no "
+        "binary changed; the revision is in --json output either way.",
+        flags=("--label-revision/--no-label-revision",))
     builder: str | None = _opt(None, "buildx builder to use (e.g. a remote BuildKit).", flags=("--builder",),
                                repo=False, metavar="NAME")
     cache_from: tuple[str, ...] = _opt((), "buildx --cache-from entries; repeatable.", flags=("--cache-from",),

@@ -209,24 +209,52 @@ def image_id(ref: str) -> str | None:
     return r.out.strip() or None
 
 
-def image_platforms(ref: str) -> list[str]:
-    """Platforms the local image has (the containerd store keeps several under one name)."""
-    r = _docker(["image", "inspect", "--format={{.Os}}/{{.Architecture}}", ref], check=False, timeout=60)
-    return [line.strip() for line in r.out.splitlines() if line.strip()] if r.rc == 0 else []
+def image_labels(ref: str) -> dict[str, str] | None:
+    """The local image's labels ({} when it has none), or None when the engine has no such image."""
+    r = _docker(["image", "inspect", "--format={{json .Config.Labels}}", "--", ref], check=False, timeout=60)
+    if r.rc != 0:
+        return None
+    try:
+        return json.loads(r.out or "null") or {}
+    except json.JSONDecodeError:
+        return {}
 
 
-def unpack(ref: str, platform: str) -> None:
+def remove_image(ref: str) -> tuple[bool, str]:
+    """``docker image rm`` of one tag, never forced: an image a container uses stays, with why."""
+    r = _docker(["image", "rm", "--", ref], check=False, timeout=120)
+    return r.rc == 0, (r.err.strip().splitlines() or [""])[-1]
+
+
+def has_platform(ref: str, platform: str) -> bool:
+    """Whether the engine holds ``ref`` for ``platform``. ``docker image inspect`` shows one
+    platform only (its --platform needs API 1.49; Docker 26 speaks 1.45): creating a container
+    for the platform, never pulling, answers for any engine. Nothing runs; it is removed."""
+    # A command, for images that have none (nothing runs: create only checks one is given).
+    r = _docker(["container", "create", "--pull=never", f"--platform={platform}", "--", ref, "true"], check=False,
+                timeout=300)
+    if r.rc == 0 and r.out.strip():
+        _docker(["container", "rm", "--", r.out.strip()], check=False, timeout=60)
+        return True
+    return False
+
+
+def unpack(ref: str, platform: str) -> bool:
     """Make a freshly loaded image of another platform usable by the engine's classic builder.
 
     With the containerd image store, ``buildx --load`` unpacks only the engine's own platform;
     creating a container unpacks the rest, while the classic builder (which ``sam local invoke``
     uses to add its emulator) fails with "parent snapshot ... does not exist" (moby/buildkit#3891,
-    moby/moby#47823). Creating and removing a container, which runs nothing, settles it.
+    moby/moby#47823). Creating and removing a container, which runs nothing, settles it: containerd
+    unpacks only the layer chain it does not hold yet (every layer from the first changed one on).
+    True when the image is usable (or needed nothing).
     """
     if engine().arch and platform.endswith("/" + engine().arch):
-        return
-    r = _docker(["container", "create", f"--platform={platform}", "--", ref], check=False, timeout=120)
+        return True
+    r = _docker(["container", "create", f"--platform={platform}", "--", ref], check=False, timeout=300)
     if r.rc == 0 and r.out.strip():
         _docker(["container", "rm", "--", r.out.strip()], check=False, timeout=60)
-    elif r.rc != 0:
-        log.debug("could not unpack %s for %s: %s", ref, platform, r.err.strip())
+        return True
+    log.warning("could not unpack %s for %s (`sam local` may fail with \"parent snapshot ... does not exist\" "
+                "until a container is created from it): %s", ref, platform, r.err.strip())
+    return False

@@ -134,13 +134,14 @@ class Context:
 
     @classmethod
     def of(cls, doc: Any, template: Path, *, parameter_overrides: Any = (), region: str | None = None,
-           profile: str | None = None, environ: Mapping[str, str]) -> Context:
+           profile: str | None = None, environ: Mapping[str, str], config: Any = None) -> Context:
+        """``config``: the samconfig read with --config-file/--config-env (None: the default one)."""
         from shimimg import localvalues
 
         creds, profile_region = localvalues.session_credentials(profile, environ)
-        region = localvalues.region_of(region, template, environ, profile_region)
+        region = localvalues.region_of(region, template, environ, profile_region, config)
         resolved = localvalues.resolve_environments(doc, template, parameter_overrides=parameter_overrides,
-                                                    region=region, environ=environ)
+                                                    region=region, environ=environ, config=config)
         return cls(environ=environ, region=region, resolved=resolved, credentials=creds)
 
 

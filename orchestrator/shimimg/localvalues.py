@@ -4,7 +4,7 @@ one template gives the same variables through either tool.
 SAM's local values (aws-sam-cli 1.170: samcli/lib/intrinsic_resolver/intrinsics_symbol_table.py,
 samcli/commands/local/lib/local_lambda.py, samcli/cli/types.py):
 
-- parameters: their ``Default``, then ``parameter_overrides`` from ``samconfig.toml`` beside the
+- parameters: their ``Default``, then ``parameter_overrides`` from the samconfig beside the
   template (``[default.global.parameters]``, then ``[default.local_invoke.parameters]``), which
   ``--parameter-overrides`` replaces as a whole; a parameter with neither resolves to its name;
 - pseudo parameters: account 123456789012, the region, stack "local", partition "aws", URL suffix
@@ -21,24 +21,18 @@ samcli/commands/local/lib/local_lambda.py, samcli/cli/types.py):
 from __future__ import annotations
 
 import base64
-import os
 import re
 import shlex
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from shimimg.errors import ShimimgError
-from shimimg.readfile import CONFIG_MAX, read_text
+from shimimg.samconfig import SamConfig
+from shimimg.samconfig import load as load_samconfig
 from shimimg.template.discovery import function_sites, inherited
 from shimimg.template.document import get
 from shimimg.template.intrinsics import to_data
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ACCOUNT_ID = "123456789012"
 STACK = "local"
@@ -96,23 +90,15 @@ def parse_overrides(items: Sequence[str], where: str = "--parameter-overrides") 
     return out
 
 
-def samconfig(template_dir: Path) -> tuple[dict[str, str], str | None]:
-    """(parameter overrides, region) from samconfig.toml beside the template, as sam local invoke reads it."""
-    path = template_dir / "samconfig.toml"
-    if not os.path.lexists(path):  # anything else there (a FIFO, a link to a device) is read, and refused
+def samconfig(template_dir: Path, config: SamConfig | None = None) -> tuple[dict[str, str], str | None]:
+    """(parameter overrides, region) from the samconfig beside the template (or ``config``, read
+    with --config-file/--config-env), as sam local invoke reads it."""
+    cfg = config if config is not None else load_samconfig(template_dir, "local_invoke")
+    if cfg.path is None:
         return {}, None
-    try:
-        data = tomllib.loads(read_text(path, CONFIG_MAX, "samconfig.toml"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as e:
-        raise ShimimgError(f"{path}: not valid TOML: {e}") from None
-    env = data.get("default") or {}
-    merged: dict[str, Any] = {}
-    for section in ("global", "local_invoke"):
-        merged.update(((env.get(section) or {}).get("parameters")) or {})
-    raw = merged.get("parameter_overrides") or []
+    raw = cfg.values.get("parameter_overrides") or []
     items = [raw] if isinstance(raw, str) else [str(x) for x in raw]
-    region = merged.get("region")
-    return parse_overrides(items, str(path)), str(region) if region else None
+    return parse_overrides(items, str(cfg.path)), cfg.text("region")
 
 
 class Resolver:
@@ -248,9 +234,9 @@ def parameters(data: Mapping[str, Any], given: Mapping[str, str]) -> dict[str, s
 
 
 def resolve_environments(doc: Any, template: Path, *, parameter_overrides: Sequence[str], region: str,
-                         environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+                         environ: Mapping[str, str], config: SamConfig | None = None) -> dict[str, dict[str, str]]:
     """logical id → variable → value, for every function's Environment.Variables (after Globals)."""
-    config_overrides, _ = samconfig(template.resolve().parent)
+    config_overrides, _ = samconfig(template.resolve().parent, config)
     given = parse_overrides(parameter_overrides) if parameter_overrides else config_overrides
     try:
         data = to_data(doc.root) if doc.root is not None else {}
@@ -279,9 +265,10 @@ def _too_deep(template: Path, what: str) -> ShimimgError:
                         hint="an environment variable's value is a string: flatten it")
 
 
-def region_of(cli: str | None, template: Path, environ: Mapping[str, str], profile_region: str | None) -> str:
+def region_of(cli: str | None, template: Path, environ: Mapping[str, str], profile_region: str | None,
+              config: SamConfig | None = None) -> str:
     """--region, samconfig's region, AWS_DEFAULT_REGION, AWS_REGION, the profile's, or us-east-1."""
-    _, config_region = samconfig(template.resolve().parent)
+    _, config_region = samconfig(template.resolve().parent, config)
     return (cli or config_region or environ.get("AWS_DEFAULT_REGION") or environ.get("AWS_REGION")
             or profile_region or "us-east-1")
 

@@ -23,8 +23,8 @@ from shimimg.errors import Interrupted
 # Settings every building command (build, push, invoke) takes: one declaration, one behaviour.
 BUILD_SETTINGS = (
     "base_image", "arch", "go_tags", "prebuilt", "consolidate", "allow_dynamic", "direct", "drop_layers", "unpack",
-    "builder", "cache_from", "cache_to", "cache_dir", "cache_in_checkout", "allow_outside", "compression_level",
-    "max_binary_size", "jobs",
+    "label_revision", "builder", "cache_from", "cache_to", "cache_dir", "cache_in_checkout", "allow_outside",
+    "compression_level", "max_binary_size", "jobs",
 )
 NETWORK_SETTINGS = ("timeout", "retries", "registry_endpoint")
 
@@ -32,7 +32,8 @@ _TYPES: dict[str, Any] = {
     "go_tags": Optional[List[str]], "cache_from": Optional[List[str]], "cache_to": Optional[List[str]],
     "prebuilt": Optional[bool], "consolidate": Optional[bool], "allow_dynamic": Optional[bool],
     "direct": Optional[bool], "drop_layers": Optional[bool], "unpack": Optional[bool],
-    "cache_in_checkout": Optional[bool], "allow_outside": Optional[bool], "compression_level": Optional[int],
+    "label_revision": Optional[bool], "cache_in_checkout": Optional[bool], "allow_outside": Optional[bool],
+    "compression_level": Optional[int],
     "max_binary_size": Optional[int],
     "timeout": Optional[int], "retries": Optional[int], "jobs": Optional[int], "cache_dir": Optional[Path],
 }
@@ -50,8 +51,24 @@ def _setting_option(name: str) -> inspect.Parameter:
 # Shared groups: name → (annotation, typer.Option).
 GROUPS: dict[str, dict[str, tuple[Any, Any]]] = {
     "template": {
-        "template": (Path, typer.Option(Path("template.yaml"), "-t", "--template",
+        "template": (Path, typer.Option(Path("template.yaml"), "-t", "--template", "--template-file",
                                         help="SAM or CloudFormation template (YAML or JSON).")),
+    },
+    # SAM's names for what SAM's commands take (issue 20); samconfig.py reads the file as SAM does.
+    "samconfig": {
+        "config_file": (Optional[str], typer.Option(None, "--config-file", metavar="FILE",
+                                                    help="SAM config file, relative to the template's folder "
+                                                         "[samconfig.toml, .yaml or .yml there].")),
+        "config_env": (Optional[str], typer.Option(None, "--config-env", metavar="ENV",
+                                                   help="Environment (table) of the SAM config file [default].")),
+    },
+    "aws": {
+        "region": (Optional[str], typer.Option(None, "--region", metavar="REGION",
+                                               help="AWS region (SAM's option; samconfig's region) [the "
+                                                    "repository's].")),
+        "profile": (Optional[str], typer.Option(None, "--profile", metavar="PROFILE",
+                                                help="AWS profile for ECR (SAM's option; samconfig's profile) "
+                                                     "[AWS_PROFILE].")),
     },
     "packages": {
         "package": (List[str], typer.Option([], "--package", metavar="CODEURI",
@@ -60,13 +77,22 @@ GROUPS: dict[str, dict[str, tuple[Any, Any]]] = {
     },
     "output": {
         "output": (Optional[Path], typer.Option(None, "-o", "--output", help="Where to write the template "
-                                                "[default: .shimimg/build/<template file name> beside it].")),
+                                                "[default beside it: build .aws-sam/build/template.yaml (where "
+                                                "sam local looks), push/pin .shimimg/pinned/<name>, migrate "
+                                                ".shimimg/migrated/<name>].")),
     },
     "push": {
         "repository": (List[str], typer.Option([], "--repository", metavar="[PACKAGE=]URI",
                                                help="Repository to push to, e.g. 123456789012.dkr.ecr.eu-west-1."
                                                     "amazonaws.com/orders; PACKAGE=URI (PACKAGE as its CodeUri) for "
                                                     "one package; repeatable.")),
+        "image_repository": (Optional[str], typer.Option(None, "--image-repository", metavar="URI",
+                                                         help="SAM's name for --repository URI (every package); "
+                                                              "samconfig's deploy image_repository.")),
+        "image_repositories": (List[str], typer.Option([], "--image-repositories", metavar="FUNCTION=URI",
+                                                       help="SAM's per-function repositories: the repository of "
+                                                            "that function's package; repeatable; samconfig's "
+                                                            "deploy image_repositories.")),
         "tag": (List[str], typer.Option([], "--tag", metavar="TAG", help="Extra tag besides the content-derived "
                                         "one (e.g. a commit); repeatable.")),
         "force": (bool, typer.Option(False, "--force", help="Move --tag tags that already point at another image.")),

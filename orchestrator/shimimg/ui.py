@@ -161,15 +161,20 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, title: str |
 
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=Text(title) if title else None,
               title_justify="left", header_style="bold")
+    # To fit the terminal (issue 20): cells wrap at spaces, and a word that still does not fit
+    # ends in "…" — never folded in the middle of a name; no column gets narrower than its header.
     for h in headers:
-        t.add_column(h, overflow="fold")
+        t.add_column(h, overflow="ellipsis", min_width=len(h))
     for r in rows:
         t.add_row(*(Text(shown(str(c))) for c in r))
     return t
 
 
 def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, title: str | None = None,
-                stream: str = "out") -> None:
+                stream: str = "out", summary: bool = False) -> None:
+    """``summary``: a table that sums up what the result line(s) say; --quiet leaves it out."""
+    if summary and STATE.quiet:
+        return
     console = STATE.out if stream == "out" else STATE.err
     if console.is_terminal:
         console.print(table(rows, headers, title=title))

@@ -57,7 +57,7 @@ def test_a_registry_that_never_answers_fails_within_timeout_times_retries(work, 
     try:
         env = {"DOCKER_CONFIG": str(docker_config(tmp_path / "docker", {hole.address: ("ci", "pw")}))}
         assert shimimg("build", "--base-image", standin, cwd=work).returncode == 0
-        built = (work / ".shimimg" / "build" / "template.yaml").read_bytes()
+        built = (work / ".aws-sam" / "build" / "template.yaml").read_bytes()
         t0 = time.monotonic()
         r = shimimg("push", "--base-image", standin, "--repository", f"{hole.address}/stall/orders", "--timeout", "3",
                     "--retries", "1", cwd=work, env=env, timeout=300)
@@ -66,7 +66,8 @@ def test_a_registry_that_never_answers_fails_within_timeout_times_retries(work, 
         assert hole.swallowed >= 2
         # Two attempts of 3 s without progress, 1 s of backoff, the build (cached) and start-up.
         assert took < 3 * 2 + 1 + 20, took
-        assert (work / ".shimimg" / "build" / "template.yaml").read_bytes() == built, "not written"
+        assert (work / ".aws-sam" / "build" / "template.yaml").read_bytes() == built, "build's left alone"
+        assert not (work / ".shimimg" / "pinned" / "template.yaml").exists(), "not written"
         assert local_names(hole.address) == []
     finally:
         hole.close()
@@ -104,7 +105,7 @@ def test_sigterm_during_an_ecr_push_cleans_up_like_ctrl_c(work, tmp_path, standi
         assert list(tmp.iterdir()) == [], "the private docker config with the token was left behind"
         assert local_names(hole.address) == [], "a temporary tag was left behind"
         assert processes_mentioning(hole.address) == [], "a child process is still running"
-        assert not (work / ".shimimg" / "build" / "template.yaml").exists()
+        assert not (work / ".shimimg" / "pinned" / "template.yaml").exists()
     finally:
         hole.close()
         reg.stop()

@@ -64,14 +64,14 @@ def test_a_full_disk_is_a_normal_error_and_leaves_no_temp_file(work, tmp_path):
 def test_a_planted_output_link_in_shimimg_folder_is_refused(work, tmp_path):
     victim = tmp_path / "profile"
     victim.write_text("export PATH=/usr/bin\n")
-    (work / ".shimimg" / "build").mkdir(parents=True)
-    (work / ".shimimg" / "build" / "template.yaml").symlink_to(victim)
+    (work / ".shimimg" / "migrated").mkdir(parents=True)
+    (work / ".shimimg" / "migrated" / "template.yaml").symlink_to(victim)
     r = shimimg("migrate", cwd=work)
-    refused(r, f".shimimg/build/template.yaml is a symbolic link (to {victim})")
+    refused(r, f".shimimg/migrated/template.yaml is a symbolic link (to {victim})")
     assert victim.read_text() == "export PATH=/usr/bin\n"
 
 
-@pytest.mark.parametrize("planted", [".shimimg", ".shimimg/build"])
+@pytest.mark.parametrize("planted", [".shimimg", ".shimimg/migrated"])
 def test_a_planted_folder_link_is_refused(work, tmp_path, planted):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -85,7 +85,7 @@ def test_a_planted_folder_link_is_refused(work, tmp_path, planted):
 def test_shimimg_folder_gets_a_gitignore_and_no_cache(work):
     assert shimimg("migrate", cwd=work).returncode == 0
     assert (work / ".shimimg" / ".gitignore").read_text().splitlines()[-1] == "*"
-    assert sorted(p.name for p in (work / ".shimimg").iterdir()) == [".gitignore", "build"]
+    assert sorted(p.name for p in (work / ".shimimg").iterdir()) == [".gitignore", "migrated"]
 
 
 def test_a_cache_inside_the_repository_with_a_planted_lock_is_refused(work, tmp_path, standin):
@@ -148,3 +148,16 @@ def test_a_planted_binary_in_the_cache_is_never_shipped(work, tmp_path, standin)
         subprocess.run(["docker", "rm", cid], capture_output=True)
     shipped = list((tmp_path / "shipped").iterdir())
     assert len(shipped) == 5 and not [p for p in shipped if b"PLANTED!" in p.read_bytes()]
+
+
+@pytest.mark.parametrize("planted", [".aws-sam", ".aws-sam/build"])
+def test_a_planted_link_where_build_writes_is_refused(work, tmp_path, planted, standin):
+    """build writes .aws-sam/build/template.yaml (issue 20): a link planted on the way is refused,
+    and nothing is written where it points."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep").write_text("x")
+    (work / planted).parent.mkdir(parents=True, exist_ok=True)
+    (work / planted).symlink_to(elsewhere)
+    refused(shimimg("build", "--base-image", standin, cwd=work), f"{planted} is a symbolic link")
+    assert [p.name for p in elsewhere.iterdir()] == ["keep"]

@@ -28,7 +28,7 @@ def shimimg(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Comple
 
 
 def copy_example(dest: Path) -> Path:
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     return dest
 
 

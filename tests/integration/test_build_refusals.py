@@ -39,7 +39,7 @@ def assert_refused(r, work: Path, before: dict, *fragments: str) -> None:
         assert f in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert snapshot(work) == before
-    assert not (work / ".shimimg" / "build" / "template.yaml").exists()
+    assert not (work / ".aws-sam" / "build" / "template.yaml").exists()
     assert r.stdout == ""
 
 

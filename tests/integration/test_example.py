@@ -16,7 +16,7 @@ def test_go_vet_and_go_test(go_toolchain):
 
 def test_old_build_chain_makes_legacy_amd64_zip(go_toolchain, tmp_path):
     work = tmp_path / "orders"
-    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     subprocess.run(["make"], cwd=work, check=True, capture_output=True)
     with zipfile.ZipFile(work / "dist" / "orders.zip") as zf:
         names = sorted(zf.namelist())

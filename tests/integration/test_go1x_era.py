@@ -38,7 +38,7 @@ def test_an_old_library_is_refused_from_source_and_as_a_zip_then_both_answer_aft
     assert f"2 handler(s) link {LIBRARY} older than v1.18.0" in r.stderr
     assert "./: bin/quote (QuoteFunction): aws-lambda-go v1.17.0" in r.stderr
     assert "./: bin/status (StatusFunction): aws-lambda-go v1.17.0" in r.stderr
-    assert not (work / ".shimimg" / "build").exists() and files(work) == before
+    assert not (work / ".aws-sam").exists() and files(work) == before
     # The zip the old chain made from the same code: refused from the binaries' own build info.
     r = shimimg("build", "-t", "template-zip.yaml", "--base-image", standin, cwd=work)
     assert r.returncode == 1, r.stderr

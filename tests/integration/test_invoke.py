@@ -45,7 +45,7 @@ class Example:
 
 
 def _copy(dest: Path, standin: str, direct: bool) -> Path:
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     (dest / "shimimg.toml").write_text(f'base_image = "{standin}"\ndirect = {"true" if direct else "false"}\n')
     return dest / "template.yaml"
 

@@ -33,7 +33,7 @@ def shimimg(*args: str, cwd: Path, env: dict | None = None) -> dict:
 
 def test_every_commands_json_matches_its_schema(tmp_path, standin, registry_tools):  # noqa: F811
     work = tmp_path / "orders"
-    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     subprocess.run(["git", "init", "-q"], cwd=work, check=True)
     validate("plan", shimimg("plan", cwd=work))
     validate("build", shimimg("build", "--base-image", standin, cwd=work))

@@ -20,7 +20,7 @@ def test_installed_shimimg_runs_version_plan_build_invoke(venv_fixture, request,
     venv = request.getfixturevalue(venv_fixture)
     shimimg = str(venv / "bin" / "shimimg")
     work = tmp_path / "orders"
-    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "PYTHONPATH": ""}
 
     def run(*args: str, **kw) -> subprocess.CompletedProcess:

@@ -90,7 +90,8 @@ def runner_env(tmp_path: Path, venv: Path, endpoint: str, reg: Registry, standin
 def workspace(tmp_path: Path, wheel: Path, wanted: str) -> Path:
     """A checkout as the pipeline sees it: the example, and the wheel at the path the pipeline names."""
     ws = tmp_path / "ws"
-    shutil.copytree(EXAMPLE, ws / "examples" / "orders", ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, ws / "examples" / "orders",
+                    ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     assert Path(wanted).name == wheel.name, f"the pipeline installs {wanted}, the build makes {wheel.name}"
     (ws / wanted).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(wheel, ws / wanted)
@@ -240,7 +241,7 @@ def test_sam_validate_lint_accepts_every_migrated_template(tmp_path):
     pairs = []
     for i, template in enumerate(templates):
         copy = tmp_path / f"t{i}"
-        shutil.copytree(template.parent, copy, ignore=shutil.ignore_patterns(".shimimg", "bin", "dist"))
+        shutil.copytree(template.parent, copy, ignore=shutil.ignore_patterns(".shimimg", ".aws-sam", "bin", "dist"))
         pairs.append((copy / template.name, _migrated(copy / template.name, copy / f"migrated{template.suffix}")))
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
 

@@ -39,7 +39,7 @@ def shimimg(*args: str, cwd: Path, env: dict[str, str], timeout: float = 300) ->
 
 
 def copy_example(dest: Path) -> Path:
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     return dest
 
 
@@ -539,3 +539,36 @@ def test_a_second_repository_of_the_registry_gets_the_layers_mounted_not_uploade
     assert second["bytes_pushed"] == 0
     manifest = registry.manifest("mounts/second", second["digest"])[1]
     assert uploads == [manifest["config"]["digest"]] or uploads == []
+
+
+def test_sams_names_and_samconfig_choose_the_repository(first_push, work, registry, client_env, standin, tmp_path):
+    """--image-repository, --image-repositories Fn=URI and samconfig's deploy table (issue 20)."""
+    out, _, _ = first_push
+    [img] = pushed(out)
+    here = tmp_path / "orders"
+    shutil.copytree(work, here, ignore=shutil.ignore_patterns(".shimimg", ".aws-sam"))
+    (here / "samconfig.toml").write_text(f'version = 0.1\n[default.deploy.parameters]\n'
+                                         f'image_repository = "{registry.address}/team/from-samconfig"\n'
+                                         f'[other.deploy.parameters]\n'
+                                         f'image_repositories = ["GetOrderFunction={registry.address}/team/by-fn"]\n')
+    r = shimimg("push", "--base-image", standin, "--json", cwd=here, env=client_env)
+    assert r.returncode == 0, r.stderr
+    [from_config] = pushed(json.loads(r.stdout))
+    assert from_config["repository"] == f"{registry.address}/team/from-samconfig"
+    assert from_config["digest"] == img["digest"]
+    # The flag wins over the file, as in SAM; --config-env picks another table.
+    r = shimimg("push", "--base-image", standin, "--image-repository", f"{registry.address}/team/from-flag", "--json",
+                cwd=here, env=client_env)
+    assert r.returncode == 0, r.stderr
+    assert pushed(json.loads(r.stdout))[0]["repository"] == f"{registry.address}/team/from-flag"
+    r = shimimg("push", "--base-image", standin, "--config-env", "other", "--json", cwd=here, env=client_env)
+    assert r.returncode == 0, r.stderr
+    [by_fn] = pushed(json.loads(r.stdout))
+    assert by_fn["repository"] == f"{registry.address}/team/by-fn"
+    assert set(image_uris(here / json.loads(r.stdout)["output"])) == {by_fn["image_uri"]}
+    # Bad input: one message naming the value, exit 1.
+    r = shimimg("push", "--base-image", standin, "--image-repositories", "NoSuchFunction=x.example/y", cwd=here,
+                env=client_env)
+    assert r.returncode == 1 and "NoSuchFunction is not a Go function shimimg moves" in r.stderr
+    r = shimimg("push", "--base-image", standin, "--config-file", "missing.toml", cwd=here, env=client_env)
+    assert r.returncode == 1 and "--config-file missing.toml" in r.stderr

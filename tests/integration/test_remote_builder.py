@@ -39,7 +39,7 @@ def shimimg(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Comple
 @pytest.fixture
 def work(tmp_path) -> Path:
     dest = tmp_path / "remote-orders"
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     return dest
 
 

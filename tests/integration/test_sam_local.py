@@ -30,7 +30,7 @@ def built(tmp_path_factory, standin):
     if not SAM.is_file():
         missing("the SAM CLI", "scripts/provision.sh samcli")
     work = tmp_path_factory.mktemp("sam-local") / "orders"
-    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     # Emulated arm64 on a busy machine: room beyond EchoEnvFunction's 3 s for a cold start.
     t = work / "template.yaml"
     t.write_text(t.read_text().replace("Timeout: 3  ", "Timeout: 60 "))
@@ -133,7 +133,7 @@ def test_an_arm64_image_takes_sams_emulator_right_after_the_build(tmp_path, stan
         subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True)
     # shimimg build --unpack leaves the image usable by that classic build at once.
     work = tmp_path / "orders"
-    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     (work / "cmd" / "get_order" / "main.go").write_text((work / "cmd" / "get_order" / "main.go").read_text()
                                                         + f"\n// {tmp_path.name}\n")
     r = subprocess.run([sys.executable, "-m", "shimimg", "build", "--base-image", standin, "--unpack", "--json"],
@@ -143,3 +143,42 @@ def test_an_arm64_image_takes_sams_emulator_right_after_the_build(tmp_path, stan
     assert not built["cached"]
     r = classic_build_on(built["tag"], "linux/arm64", tmp_path)
     assert r.returncode == 0, r.stderr
+
+
+def sam_local_here(work: Path, function: str, *args: str) -> dict:
+    """`sam local invoke` as a user runs it after `shimimg build`: from the template's folder,
+    without -t (SAM finds .aws-sam/build/template.yaml and reads the samconfig of that folder)."""
+    r = subprocess.run([str(SAM), "local", "invoke", function, "--skip-pull-image", *args], cwd=work, env=env(),
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout.strip(), r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name,select", [
+    ("samconfig.yaml", ("--config-env", "staging")),
+    ("team.toml", ("--config-file", "team.toml", "--config-env", "staging")),
+])
+def test_samconfig_env_vars_region_and_overrides_apply_as_in_sam(built, standin, name, select):
+    work, _ = built
+    (work / "staging-env.json").write_text(json.dumps({"EchoEnvFunction": {"QUEUE_URL": "from-env-vars"}}))
+    params = {"env_vars": "staging-env.json", "parameter_overrides": "Stage=staging", "region": "ap-south-1"}
+    if name.endswith(".yaml"):
+        text = "version: 0.1\nstaging:\n  local_invoke:\n    parameters:\n" + "".join(
+            f"      {k}: {v}\n" for k, v in params.items())
+    else:
+        text = "version = 0.1\n[staging.local_invoke.parameters]\n" + "".join(
+            f'{k} = "{v}"\n' for k, v in params.items())
+    (work / name).write_text(text)
+    try:
+        theirs = sam_local_here(work, "EchoEnvFunction", "-e", "events/echo_env.json", *select)
+        ours = shimimg_invoke(work, standin, "EchoEnvFunction", "-e", "events/echo_env.json", *select)
+        assert ours == theirs
+        assert (ours["STAGE"], ours["QUEUE_URL"], ours["AWS_REGION"]) == ("staging", "from-env-vars", "ap-south-1")
+        # And the flags still win, in both.
+        flags = ("--parameter-overrides", "Stage=prod", "--region", "eu-north-1")
+        theirs = sam_local_here(work, "EchoEnvFunction", "-e", "events/echo_env.json", *select, *flags)
+        ours = shimimg_invoke(work, standin, "EchoEnvFunction", "-e", "events/echo_env.json", *select, *flags)
+        assert ours == theirs and (ours["STAGE"], ours["AWS_REGION"]) == ("prod", "eu-north-1")
+    finally:
+        (work / name).unlink()
+        (work / "staging-env.json").unlink()

@@ -31,7 +31,7 @@ def env(tmp_path: Path) -> dict:
 
 def test_a_cold_build_on_a_terminal_shows_live_stages_then_a_table(tmp_path, standin, go_toolchain):
     work = tmp_path / "orders"
-    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     # A change nobody built yet: the build compiles and builds an image, with time to watch it.
     src = work / "cmd" / "echo_env" / "main.go"
     src.write_text(src.read_text() + f"\n// {tmp_path.name}\n")
@@ -61,13 +61,13 @@ def test_a_cold_build_on_a_terminal_shows_live_stages_then_a_table(tmp_path, sta
     text = "\n".join(final)
     assert "warning: x86_64 → arm64" in text
     assert re.search(r"shimimg: \[1/1\] \./: shimimg/orders:\S+ built \(5 handler\(s\)", text)
-    assert re.search(r"FUNCTION +HANDLER +IMAGE +BINARIES", text) and "template: .shimimg/build/template.yaml" in text
+    assert re.search(r"FUNCTION +HANDLER +IMAGE +BINARIES", text) and "template: .aws-sam/build/template.yaml" in text
     assert not [line for line in final if LIVE.search(line)], "the live display is gone at the end"
 
 
 def test_the_same_build_piped_prints_plain_lines_only(tmp_path, standin, go_toolchain):
     work = tmp_path / "orders"
-    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     src = work / "cmd" / "echo_env" / "main.go"
     src.write_text(src.read_text() + f"\n// {tmp_path.name} piped\n")
     t0 = time.monotonic()

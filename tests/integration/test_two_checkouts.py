@@ -26,7 +26,7 @@ def shimimg(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Comple
 
 def checkout(root: Path, text: str) -> Path:
     work = root / "orders"  # the same folder name in both
-    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg"))
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("bin", "dist", ".shimimg", ".aws-sam"))
     src = work / "cmd" / "get_order" / "main.go"
     src.write_text(src.read_text().replace('"order not found"', f'"{text}"'))
     return work

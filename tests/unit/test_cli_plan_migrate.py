@@ -83,7 +83,7 @@ def test_from_source_is_refused_where_no_source_can_be_built(tmp_path, capsys, m
     err = capsys.readouterr().err
     assert f"prebuilt = false in {tmp_path / 'shimimg.toml'} asks to build from source" in err
     assert "--from-source" not in err
-    assert not (tmp_path / ".shimimg" / "build").exists()
+    assert not (tmp_path / ".aws-sam").exists() and not (tmp_path / ".shimimg").exists()
 
 
 def test_plan_reports_mappings_that_match_no_function(orders, capsys):
@@ -121,23 +121,32 @@ def test_plan_refuses_an_unknown_arch(orders, capsys):
 # ---------------------------------------------------------------------------------------- migrate
 
 
-def test_default_output_is_named_after_the_template():
-    assert default_output(Path("a/template.yaml")) == Path("a/.shimimg/build/template.yaml")
-    # Two templates in one folder never share an output.
-    assert default_output(Path("a/stack.JSON")) == Path("a/.shimimg/build/stack.JSON")
+def test_each_command_has_its_own_default_output():
+    # build: where `sam build` writes and `sam local` looks first, whatever the template is called.
+    assert default_output(Path("a/template.yaml")) == Path("a/.aws-sam/build/template.yaml")
+    assert default_output(Path("a/stack.JSON"), "build") == Path("a/.aws-sam/build/template.yaml")
+    # push/pin and migrate: named after the template, never where build writes.
+    assert default_output(Path("a/stack.JSON"), "pinned") == Path("a/.shimimg/pinned/stack.JSON")
+    assert default_output(Path("a/template.yaml"), "migrated") == Path("a/.shimimg/migrated/template.yaml")
 
 
-def test_migrate_writes_the_build_template_and_keeps_paths_working(orders, capsys):
+def test_migrate_writes_placeholders_and_keeps_paths_working(orders, capsys):
     before = orders.read_bytes()
     assert main(["migrate", "-t", str(orders)]) == 0
-    out = orders.parent / ".shimimg" / "build" / "template.yaml"
+    out = orders.parent / ".shimimg" / "migrated" / "template.yaml"
     text = out.read_text()
+    # Not an image anyone could pull: `sam local` fails on it naming `shimimg build`.
+    assert f"ImageUri: shimimg.invalid/run-shimimg-build-first/{orders.parent.name.lower()}:not-built" in text
+    assert not (orders.parent / ".aws-sam").exists()
     assert "CodeUri: ../../report/" in text
     assert (out.parent / "../../report/app.py").resolve().is_file()
     assert "PackageType: Image" in text and "Runtime: go1.x" not in text
     assert orders.read_bytes() == before
     err = capsys.readouterr().err
     assert f"moved 5 functions onto 1 image: wrote {out}" in err
+    assert "ImageUri values are placeholders until `shimimg build`" in err
+    assert main(["migrate", "-t", str(orders), "--image-uri", "./=registry.example/orders:v1"]) == 0
+    assert "placeholders" not in capsys.readouterr().err
 
 
 def test_migrate_to_an_output_of_your_choice(orders, tmp_path):
@@ -151,8 +160,9 @@ def test_migrate_json_goes_to_a_json_build_template(tmp_path):
     path.write_text(json.dumps({"Resources": {"F": {"Type": "AWS::Lambda::Function", "Properties": {
         "Runtime": "go1.x", "Handler": "bin/f", "Code": "./", "Role": "r"}}}}, indent=2))
     assert main(["migrate", "-t", str(path)]) == 0
-    result = json.loads((tmp_path / ".shimimg" / "build" / "stack.json").read_text())
-    assert result["Resources"]["F"]["Properties"]["Code"] == {"ImageUri": f"shimimg/{tmp_path.name.lower()}:latest"}
+    result = json.loads((tmp_path / ".shimimg" / "migrated" / "stack.json").read_text())
+    assert result["Resources"]["F"]["Properties"]["Code"] == {
+        "ImageUri": f"shimimg.invalid/run-shimimg-build-first/{tmp_path.name.lower()}:not-built"}
 
 
 def test_in_place_keeps_a_backup_and_is_idempotent(orders, capsys):
@@ -313,7 +323,7 @@ def test_a_template_without_go_functions_is_copied_with_working_paths(tmp_path, 
     path.write_text(GO + "  Py: {Type: AWS::Serverless::Function, Properties: {Runtime: python3.12, Handler: a.b, "
                          "CodeUri: src/}}\n")
     assert main(["migrate", "-t", str(path)]) == 0
-    assert "CodeUri: ../../src/" in (tmp_path / ".shimimg" / "build" / "template.yaml").read_text()
+    assert "CodeUri: ../../src/" in (tmp_path / ".shimimg" / "migrated" / "template.yaml").read_text()
     assert "no Go zip functions to move" in capsys.readouterr().err
 
 
@@ -337,13 +347,20 @@ def test_unified_diff_aligns_on_repeated_lines():
 
 def test_a_migrated_template_is_recognised_and_points_at_its_original(orders, capsys):
     assert main(["migrate", "-t", str(orders)]) == 0
-    out = orders.parent / ".shimimg" / "build" / "template.yaml"
+    migrated = orders.parent / ".shimimg" / "migrated" / "template.yaml"
+    # What build and push write, too (the same text, from another command).
+    built = orders.parent / ".aws-sam" / "build" / "template.yaml"
+    pinned = orders.parent / ".shimimg" / "pinned" / "template.yaml"
+    for other in (built, pinned):
+        other.parent.mkdir(parents=True)
+        other.write_text(migrated.read_text())
     capsys.readouterr()
-    for command in (["plan"], ["build"], ["invoke", "GetOrderFunction"]):
-        assert main([*command, "-t", str(out)]) == 1
-        err = capsys.readouterr().err
-        assert f"{out} is already migrated: 5 function(s) are container images" in err, command
-        assert f"the original is {orders.resolve()}" in err
+    for out in (migrated, built, pinned):
+        for command in (["plan"], ["build"], ["invoke", "GetOrderFunction"]):
+            assert main([*command, "-t", str(out)]) == 1
+            err = capsys.readouterr().err
+            assert f"{out} is already migrated: 5 function(s) are container images" in err, command
+            assert f"the original is {orders.resolve()}" in err
     assert main(["migrate", "-t", str(orders), "--in-place"]) == 0
     capsys.readouterr()
     assert main(["plan", "-t", str(orders)]) == 1

@@ -118,3 +118,79 @@ def test_compression_level_uses_the_image_exporter(monkeypatch, tmp_path):
     cmd = calls[0]
     assert "--load" not in cmd
     assert "--output=type=image,name=shimimg/x:latest,compression=gzip,compression-level=1" in cmd
+
+
+# ------------------------------------------------------ unpack for `sam local` (issue 20), once per image
+
+
+def _package(tmp_path):
+    from shimimg.binaries import Binaries
+    from shimimg.plan import Function, Package
+
+    binary = tmp_path / "h"
+    binary.write_bytes(b"\x7fELF handler")
+    pkg = Package(code_uri="./", path=tmp_path, kind="dir", image="shimimg/p:latest", arch="arm64",
+                  functions=(Function("F", "AWS::Serverless::Function", "bin/h", "go1.x"),))
+    return pkg, Binaries(files={"bin/h": binary}, source="prebuilt")
+
+
+def _build_calls(monkeypatch, tmp_path, unpack, store):
+    from shimimg.image.build import ImageSettings, build_image
+    from shimimg.vcs import Revision
+
+    calls = fake(monkeypatch, [
+        (["version"], (0, '{"Version": "26.1.5", "Arch": "amd64"}', "")),
+        (["buildx", "version"], (0, "github.com/docker/buildx v0.13.1", "")),
+        (["buildx", "build"], (0, "", "")),
+        (["image", "inspect"], (0, "sha256:id1\n", "")),
+        (["container", "create"], (0, "c0ntainer\n", "")),
+        (["container", "rm"], (0, "", "")),
+    ])
+    pkg, bins = _package(tmp_path)
+    opts = ImageSettings(base="shimimg-local/provided:al2", direct=True, unpack=unpack)
+    result = build_image(pkg, bins, opts, store=store, rev=Revision(), base_id="")
+    return [c[:2] for c in calls], result
+
+
+def test_a_new_foreign_image_is_unpacked_once_and_a_noop_asks_nothing_more(monkeypatch, tmp_path):
+    from shimimg.cache import Store
+
+    store = Store(tmp_path / "cache", tmp_path / "project")
+    calls, first = _build_calls(monkeypatch, tmp_path, True, store)
+    assert not first.cached and ["container", "create"] in calls and ["container", "rm"] in calls
+    calls, again = _build_calls(monkeypatch, tmp_path, True, store)
+    assert again.cached and calls == [["image", "inspect"]]
+
+
+def test_an_image_built_without_unpacking_is_unpacked_by_the_next_build_only(monkeypatch, tmp_path):
+    from shimimg.cache import Store
+
+    store = Store(tmp_path / "cache", tmp_path / "project")
+    calls, _ = _build_calls(monkeypatch, tmp_path, False, store)  # as push builds
+    assert ["container", "create"] not in calls
+    calls, cached = _build_calls(monkeypatch, tmp_path, True, store)
+    assert cached.cached and ["container", "create"] in calls
+    calls, _ = _build_calls(monkeypatch, tmp_path, True, store)
+    assert calls == [["image", "inspect"]]
+
+
+def test_an_image_of_the_engines_own_platform_needs_no_unpacking(monkeypatch):
+    calls = fake(monkeypatch, [(["version"], (0, '{"Version": "26.1.5", "Arch": "arm64"}', ""))])
+    assert dockercli.unpack("shimimg/p:abc", "linux/arm64") is True
+    assert calls == [["version", "--format", "{{json .Server}}"]]
+
+
+def test_a_failed_unpack_is_said_and_not_recorded(monkeypatch, caplog):
+    fake(monkeypatch, [(["version"], (0, '{"Version": "26.1.5", "Arch": "amd64"}', "")),
+                       (["container", "create"], (1, "", "no space left on device"))])
+    assert dockercli.unpack("shimimg/p:abc", "linux/arm64") is False
+    assert "could not unpack shimimg/p:abc" in caplog.text and "no space left" in caplog.text
+
+
+def test_has_platform_asks_for_that_platform_and_never_pulls(monkeypatch):
+    calls = fake(monkeypatch, [(["container", "create"], (0, "c1\n", "")), (["container", "rm"], (0, "", ""))])
+    assert dockercli.has_platform("base:1", "linux/arm64") is True
+    assert calls[0] == ["container", "create", "--pull=never", "--platform=linux/arm64", "--", "base:1", "true"]
+    assert calls[1] == ["container", "rm", "--", "c1"]
+    fake(monkeypatch, [(["container", "create"], (1, "", "Error response from daemon: No such image: base:1"))])
+    assert dockercli.has_platform("base:1", "linux/s390x") is False

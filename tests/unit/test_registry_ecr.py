@@ -156,3 +156,15 @@ def test_a_missing_aws_profile_is_a_clear_error(aws_env):
         ecr.ecr_client("eu-west-1")
     assert "cannot set up the AWS client for ECR in eu-west-1" in e.value.message
     assert "no-such-profile-shimimg" in e.value.message and "AWS_PROFILE" in e.value.hint
+
+
+def test_a_profile_that_does_not_exist_is_named(monkeypatch, tmp_path):
+    pytest.importorskip("boto3")
+    from shimimg.errors import ShimimgError
+    from shimimg.registry import ecr
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    with pytest.raises(ShimimgError) as e:
+        ecr.ecr_client("eu-west-1", profile="nosuch")
+    assert "nosuch" in e.value.message and "--profile" in e.value.hint

@@ -27,6 +27,7 @@ from shimimg.template.discovery import function_sites, globals_function
 from shimimg.template.document import get, members
 from shimimg.template.edits import content_end
 from shimimg.template.intrinsics import to_data
+from shimimg.template.packages import placeholder_uri
 from shimimg.template.textdiff import unified_diff
 from support import EXAMPLE, ROOT
 
@@ -126,9 +127,9 @@ def test_sam_sees_the_same_functions_apart_from_the_package(migrated, path):
         assert new["ImageConfig"] == {"Command": [fn.handler]}
         assert new["Architectures"] == [pkg.arch]
         if resource["Type"] == SAM_FUNCTION:
-            assert new["ImageUri"] == pkg.image
+            assert new["ImageUri"] == placeholder_uri(pkg.image)
         else:
-            assert new["Code"] == {"ImageUri": pkg.image}
+            assert new["Code"] == {"ImageUri": placeholder_uri(pkg.image)}
         assert {k: v for k, v in new.items() if k not in IMAGE_KEYS} == {
             k: v for k, v in old.items() if k not in ZIP_KEYS | IMAGE_KEYS
         }
@@ -155,7 +156,7 @@ def test_sam_translates_the_result(migrated, path, monkeypatch):
         for fn in pkg.functions:
             props = functions[fn.logical_id]
             assert (props["PackageType"], props["Code"], props["Architectures"]) == (
-                "Image", {"ImageUri": pkg.image}, [pkg.arch]
+                "Image", {"ImageUri": placeholder_uri(pkg.image)}, [pkg.arch]
             )
             assert "Runtime" not in props and "Handler" not in props and "Layers" not in props
 

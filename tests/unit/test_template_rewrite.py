@@ -57,7 +57,8 @@ def test_block_properties_change_where_runtime_stood(tmp_path):
     out = migrate(tmp_path, BLOCK)
     assert out == BLOCK.replace(
         "      Runtime: go1.x\n      Handler: bin/fn\n      CodeUri: src/\n",
-        "      PackageType: Image\n      ImageUri: shimimg/src:latest\n      ImageConfig:\n"
+        "      PackageType: Image\n      ImageUri: shimimg.invalid/run-shimimg-build-first/src:not-built\n"
+        "      ImageConfig:\n"
         "        Command: [bin/fn]\n      Architectures: [arm64]\n",
     )
 
@@ -168,7 +169,7 @@ def test_awkward_values_are_quoted(tmp_path):
     out = migrate(tmp_path, text)
     props = data(out)["Resources"]["F"]["Properties"]
     assert props["ImageConfig"] == {"Command": ["yes"]}
-    assert props["ImageUri"] == "shimimg/src-dir:latest"
+    assert props["ImageUri"] == "shimimg.invalid/run-shimimg-build-first/src-dir:not-built"
 
 
 def test_architectures_keep_their_layout_and_quotes(tmp_path):
@@ -428,7 +429,8 @@ def test_crlf_json_stays_crlf(tmp_path):
         "Runtime": "go1.x", "Handler": "bin/f", "Code": "src/", "Role": "r"}}}}, indent=2).replace("\n", "\r\n")
     out = migrate(tmp_path, text, name="template.json")
     assert "\n" not in out.replace("\r\n", "")
-    assert json.loads(out)["Resources"]["F"]["Properties"]["Code"] == {"ImageUri": "shimimg/src:latest"}
+    assert json.loads(out)["Resources"]["F"]["Properties"]["Code"] == {
+        "ImageUri": "shimimg.invalid/run-shimimg-build-first/src:not-built"}
 
 
 def test_values_yaml_or_utf8_cannot_hold_raw_are_escaped(tmp_path):

@@ -23,7 +23,7 @@ from shimimg.commands.planning import load_plan, refuse_outside, select
 from shimimg.config import Settings
 from shimimg.image.build import ImageResult, ImageSettings, build_image
 from shimimg.plan import Package, Plan
-from shimimg.vcs import revision
+from shimimg.vcs import Revision, revision
 
 log = logging.getLogger("shimimg.build")
 
@@ -46,6 +46,12 @@ def _binaries_label(b: binmod.Binaries) -> str:
     return text + (f", {len(b.data)} other file(s)" if b.data else "")
 
 
+def image_revision(template: Path, settings: Settings) -> Revision:
+    """git is asked only for the opt-in labels: by default nothing of it reaches the image, so a
+    commit that changes no binary changes no digest (issue 20)."""
+    return revision(template.resolve().parent) if settings.label_revision else Revision()
+
+
 def build_images(template: Path, settings: Settings, *, only: Sequence[str] = (),
                  push_to: Mapping[Path, Any] | None = None, loaded: tuple[Any, Plan] | None = None,
                  push_names: Mapping[Path, Sequence[str]] | None = None) -> tuple[Any, BuildResult]:
@@ -59,7 +65,7 @@ def build_images(template: Path, settings: Settings, *, only: Sequence[str] = ()
     opts = ImageSettings.of(settings)
     # The engine must answer (fail before minutes of compiling); a local base counts by its ID.
     base_id = dockercli.image_id(opts.base) or ""
-    rev = revision(template.resolve().parent)
+    rev = image_revision(template, settings)
     names = [p.code_uri for p in selected]
     # buildx (and the builder) are checked while go answers: ready before any compiling starts,
     # without adding their ~0.15 s to a rebuild; a no-op (no go run, images cached) never asks.
@@ -150,6 +156,6 @@ def run(*, template: Path, output: Path | None, settings: Settings, packages: Se
         for f in img.package.functions:
             rows.append([f.logical_id, f.handler, img.tag + (" (cached)" if img.cached else ""),
                          _binaries_label(b) if b else ""])
-    ui.print_table(rows, ["FUNCTION", "HANDLER", "IMAGE", "BINARIES"])
+    ui.print_table(rows, ["FUNCTION", "HANDLER", "IMAGE", "BINARIES"], summary=True)
     ui.print_result(f"template: {out}")
     return 0

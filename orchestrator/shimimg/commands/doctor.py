@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from shimimg import dockercli, ui
 from shimimg.commands.schema import SCHEMA_VERSION
@@ -85,8 +86,13 @@ def _base(settings: Settings) -> Check:
     remote_builder = settings.builder is not None and not dockercli.buildx(settings.builder).local
     local = None if remote_builder else dockercli.image_id(ref)
     if local:
-        platforms = dockercli.image_platforms(ref)
-        return Check("base", True, f"{ref} held locally ({', '.join(platforms) or local[:19]})")
+        # For the target architecture: the engine's default view shows its own platform only
+        # (issue 20: "linux/amd64" was reported for an arm64 target).
+        want = f"linux/{DOCKER_ARCH[settings.arch]}"
+        if dockercli.has_platform(ref, want):
+            return Check("base", True, f"{ref} held locally for {want} ({local[:19]})")
+        return Check("base", False, f"{ref} is held locally, but not for {want}",
+                     hint=f"pull or build it for {want} (docker pull --platform {want} {ref}), or pass --arch")
     from shimimg.registry import transport
 
     try:
@@ -102,7 +108,7 @@ def _base(settings: Settings) -> Check:
     return Check("base", True, f"{ref} reachable in its registry ({remote.digest[:19]})")
 
 
-def _credentials(settings: Settings, repository: str) -> Check:
+def _credentials(settings: Settings, repository: str, profile: str | None = None) -> Check:
     """Whether this machine's credentials get in: an ECR token from the API (the repository may
     not exist yet: push --create-repository makes it), or docker's own credentials."""
     from shimimg import registry
@@ -114,7 +120,7 @@ def _credentials(settings: Settings, repository: str) -> Check:
     env = None
     with contextlib.ExitStack() as stack:
         if repo.is_ecr:
-            client = ecr.ecr_client(repo.region, timeout=settings.timeout, retries=settings.retries)
+            client = ecr.ecr_client(repo.region, timeout=settings.timeout, retries=settings.retries, profile=profile)
             env = stack.enter_context(private_config({endpoint: ecr.ecr_login(client, repo)}))
         try:
             transport.remote_image(f"{endpoint}/{repo.name}:shimimg-doctor-probe", env=env, timeout=settings.timeout)
@@ -133,22 +139,52 @@ def _credentials(settings: Settings, repository: str) -> Check:
     return Check("credentials", True, f"{repo.uri}: {how} accepted by {endpoint}")
 
 
-def checks(settings: Settings, repository: str | None) -> list[Check]:
+def _sam() -> Check:
+    """The SAM CLI, for `sam local` on build's output and `sam deploy` in a pipeline (not needed
+    by shimimg itself)."""
+    import shutil
+    import subprocess
+
+    path = shutil.which("sam")
+    hint = "install the AWS SAM CLI (pip install aws-sam-cli) to run `sam local` and `sam deploy` on the output"
+    if path is None:
+        return Check("sam", False, "not on PATH", required=False, hint=hint)
+    try:
+        r = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "SAM_CLI_TELEMETRY": "0"})
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Check("sam", False, f"{path} does not run: {e}", required=False, hint=hint)
+    if r.returncode != 0:
+        return Check("sam", False, f"{path} --version failed: {(r.stderr or r.stdout).strip()[-200:]}",
+                     required=False, hint=hint)
+    return Check("sam", True, f"{r.stdout.strip()} ({path})", required=False)
+
+
+def checks(settings: Settings, repository: str | None, profile: str | None = None) -> list[Check]:
     out = [_python(), _guard("engine", _engine)]
     if out[-1].ok:
         out.append(_guard("builder", lambda: _buildx(settings)))
         if out[-1].ok:
             out.append(_guard("emulation", lambda: _emulation(settings)))
     out.append(_guard("go", _go, required=False))
+    out.append(_sam())
     if out[1].ok:
         out.append(_guard("base", lambda: _base(settings)))
     if repository:
-        out.append(_guard("credentials", lambda: _credentials(settings, repository)))
+        out.append(_guard("credentials", lambda: _credentials(settings, repository, profile)))
     return out
 
 
-def run(*, settings: Settings, repository: str | None, as_json: bool) -> int:
-    found = checks(settings, repository)
+def run(*, settings: Settings, repository: str | None, as_json: bool, deploy: Any = None) -> int:
+    """``deploy``: SAM's deploy options (samconfig.Deploy): its image repository stands in for
+    --repository, its profile and region for the credentials check."""
+    if deploy is not None:
+        repository = repository or deploy.image_repository
+        if repository and deploy.region:
+            from shimimg.commands.samargs import check_region
+
+            check_region([repository], deploy.region)
+    found = checks(settings, repository, deploy.profile if deploy is not None else None)
     ok = all(c.ok for c in found if c.required)
     if as_json:
         ui.print_json({"schema_version": SCHEMA_VERSION, "command": "doctor", "ok": ok,

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from shimimg import envvars, rie, ui
+from shimimg import envvars, rie, samconfig, ui
 from shimimg.cache import Store
 from shimimg.commands import build
 from shimimg.commands.planning import load_plan
@@ -248,11 +248,19 @@ def run(
     repeat: int,
     port: int | None,
     ready_timeout_s: float = 120.0,
+    config_file: str | None = None,
+    config_env: str | None = None,
 ) -> int:
     if repeat < 1:
         raise ShimimgError(f"--repeat must be 1 or more, not {repeat}")
     # Everything that can be refused without Docker is refused before a container exists.
     payload = read_event(event)
+    # SAM's [<env>.local_invoke.parameters] (over [<env>.global.parameters]), under the flags.
+    config = samconfig.load(template.resolve().parent, "local_invoke", config_file=config_file,
+                            config_env=config_env)
+    if env_vars is None and config.text("env_vars"):
+        env_vars = Path(config.text("env_vars") or "")  # relative to the working folder, as SAM opens it
+    profile = profile or config.text("profile")
     overrides = envvars.load_overrides(env_vars) if env_vars else envvars.Overrides()
     doc, plan = load_plan(template, settings)
     pkg, fn = find_function(plan, function)
@@ -260,7 +268,7 @@ def run(
         raise ShimimgError(f"{fn.logical_id}: Timeout {fn.timeout} is outside Lambda's 1 to {TIMEOUT_MAX_S} seconds",
                            hint=f"set Timeout to at most {TIMEOUT_MAX_S} (15 minutes) in {template}")
     context = envvars.Context.of(doc, template, parameter_overrides=parameter_overrides, region=region,
-                                 profile=profile, environ=os.environ)
+                                 profile=profile, environ=os.environ, config=config)
     env = envvars.function_environment(fn, overrides, context=context,
                                        handler=None if settings.direct else fn.handler)
     if debug_port:

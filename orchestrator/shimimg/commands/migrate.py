@@ -1,8 +1,9 @@
 """``shimimg migrate``: write the template with its Go functions on container images.
 
-By default the result goes to ``.shimimg/build/<template file name>`` beside the template, where
-``shimimg build`` writes it too (as ``sam build`` writes ``.aws-sam/build/template.yaml``), and
-relative paths in it are rewritten to work from there. ``--in-place`` rewrites the template itself,
+By default the result goes to ``.shimimg/migrated/<template file name>`` beside the template (not
+where ``shimimg build`` writes its runnable template), and relative paths in it are rewritten to
+work from there. Without ``--image-uri`` each ImageUri is a placeholder naming ``shimimg build``
+(``template.packages.placeholder_uri``): no image exists before a build. ``--in-place`` rewrites the template itself,
 keeping ``TEMPLATE.bak``. ``--check`` writes nothing: it compares what would be written with what
 is there (the template itself, or ``-o OUT``) and prints the difference.
 """
@@ -66,7 +67,7 @@ def run(
         if output is not None:
             _check_readable(output)
     elif not same_file(output or default_output(template), template):
-        check_outputs(template, output)
+        check_outputs(template, output, "migrated")
     doc = load_document(template)
     plan = discover_plan(doc, settings)
     announce_arch_changes(plan)
@@ -74,7 +75,7 @@ def run(
     if check:
         target = output if output is not None else template
     else:
-        target = template if in_place else (output if output is not None else default_output(template))
+        target = template if in_place else (output if output is not None else default_output(template, "migrated"))
     if not in_place and same_file(target, template) and not check:
         raise ShimimgError(
             f"--output {target} is the template itself", hint="use --in-place to rewrite the template (keeps a .bak)"
@@ -108,9 +109,10 @@ def run(
         atomic_write_text(template, text, follow=True)
         target = template
     else:
-        target = write(template, output, text)
+        target = write(template, output, text, "migrated")
     report_relocations(moved, target)
-    _report(plan, sum(len(p.functions) for p in plan.packages), target)
+    _report(plan, sum(len(p.functions) for p in plan.packages), target,
+            placeholders=any(p.path not in uris for p in plan.packages))
     return EXIT_OK
 
 
@@ -192,13 +194,16 @@ def _read(path: Path) -> str | None:
 
 
 
-def _report(plan: Plan, moved: int, target: Path) -> None:
+def _report(plan: Plan, moved: int, target: Path, *, placeholders: bool) -> None:
     if not moved:
         ui.info("no Go zip functions to move: wrote %s unchanged", target)
         return
     for pkg in plan.packages:
         names = [fn.logical_id for fn in pkg.functions]
         more = f" and {len(names) - 5} more" if len(names) > 5 else ""
-        ui.info("%s: %s%s", pkg.image, ", ".join(names[:5]), more)
+        ui.info("%s: %s%s", pkg.code_uri, ", ".join(names[:5]), more)
     ui.info("moved %d function%s onto %d image%s: wrote %s", moved, "s" if moved != 1 else "",
             len(plan.packages), "s" if len(plan.packages) != 1 else "", target)
+    if placeholders:
+        ui.info("ImageUri values are placeholders until `shimimg build` (local images, %s) or `shimimg push` "
+                "(pinned digests) writes them; or pass --image-uri PACKAGE=URI", default_output(plan.template))

@@ -28,7 +28,7 @@ _FIX = resmod.FIX
 
 def run(*, template: Path, output: Path | None, results: Sequence[Path], as_json: bool, settings: Settings,
         repositories: Sequence[str] = ()) -> int:
-    outmod.check(template, output)
+    outmod.check(template, output, "pinned")
     doc, plan = load_plan(template, settings)
     told: dict[str, str] = {}  # code_uri → the repository its image must be in, when pin is told
     if repositories:
@@ -65,13 +65,13 @@ def run(*, template: Path, output: Path | None, results: Sequence[Path], as_json
         raise ShimimgError(f"cannot pin {template} from {len(results)} result(s); nothing was written",
                            problems=problems, hint=_FIX)
     uris = {p.path: chosen[p.code_uri][1]["push"]["image_uri"] for p in plan.packages}
-    out = outmod.write_template(doc, plan, uris, settings, template, output)
+    out = outmod.write_template(doc, plan, uris, settings, template, output, kind="pinned")
     if as_json:
         ui.print_json({"schema_version": SCHEMA_VERSION, "command": "pin", "template": str(plan.template),
                        "output": str(out), "template_sha256": digest, "revision": current,
                        "packages": [chosen[p.code_uri][1] for p in plan.packages]})
         return 0
     ui.print_table([[p.code_uri, uris[p.path], str(chosen[p.code_uri][0])] for p in plan.packages],
-                   ["PACKAGE", "IMAGE", "FROM"])
+                   ["PACKAGE", "IMAGE", "FROM"], summary=True)
     ui.print_result(f"template: {out}")
     return 0

@@ -15,16 +15,21 @@ from shimimg.template import check_migratable, discover, load_document
 from shimimg.template.packages import strip_dot_slash
 
 log = logging.getLogger("shimimg")
-BUILD_DIR = Path(".shimimg") / "build"
+# Folders shimimg writes templates into (commands.output), and the names SAM looks for.
+_OUTPUT_DIRS = {(".aws-sam", "build"), (".shimimg", "pinned"), (".shimimg", "migrated"), (".shimimg", "build")}
+_SAM_NAMES = ("template.yaml", "template.yml", "template.json")
 
 
 def source_of(template: Path) -> Path | None:
     """Where the template shimimg migrated came from, when ``template`` is shimimg's output."""
     t = template.resolve()
-    if t.parent.name == BUILD_DIR.name and t.parent.parent.name == BUILD_DIR.parent.name:
-        candidate = t.parent.parent.parent / t.name
-        if candidate.is_file():
-            return candidate
+    if (t.parent.parent.name, t.parent.name) in _OUTPUT_DIRS:
+        # .aws-sam/build/template.yaml comes from any of SAM's names; .shimimg/*/X from X.
+        names = _SAM_NAMES if t.parent.parent.name == ".aws-sam" else (t.name,)
+        for name in names:
+            candidate = t.parent.parent.parent / name
+            if candidate.is_file():
+                return candidate
     bak = template.with_name(template.name + ".bak")
     return bak if bak.is_file() else None
 

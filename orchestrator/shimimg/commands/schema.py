@@ -34,9 +34,20 @@ def _package(pkg: Package) -> dict[str, Any]:
             "functions": [function_doc(f) for f in pkg.functions]}
 
 
+def revision_text(template: Path) -> str | None:
+    """The git commit of the template's folder (``-dirty`` with uncommitted changes), None outside
+    git. It goes into --json output, not into the image (issue 20: a label would change every
+    digest on every commit); ``pin`` compares it across shards."""
+    from shimimg.vcs import revision
+
+    rev = revision(template.resolve().parent)
+    return rev.commit + ("-dirty" if rev.dirty else "") if rev.commit else None
+
+
 def build_document(result: Any, output: Path) -> dict[str, Any]:
     doc = _head("build", result.plan.template)
     doc["output"] = str(output)
+    doc["revision"] = revision_text(result.plan.template)
     doc["packages"] = []
     for img in result.images:
         p = _package(img.package)
@@ -46,13 +57,10 @@ def build_document(result: Any, output: Path) -> dict[str, Any]:
 
 
 def push_document(result: Any, pushed: Sequence[Any], output: Path, *, template: Path) -> dict[str, Any]:
-    from shimimg.vcs import revision
-
-    rev = revision(template.resolve().parent)
     doc = _head("push", result.plan.template)
     doc["output"] = str(output)
     doc["template_sha256"] = template_sha256(template)
-    doc["revision"] = rev.commit + ("-dirty" if rev.dirty else "") if rev.commit else None
+    doc["revision"] = revision_text(template)
     doc["packages"] = []
     by_path = {img.package.path: img for img in result.images}
     for p in pushed:

@@ -5,6 +5,11 @@ file by content hash and carries the base and labels; the platform; a local base
 the local tag is ``shimimg/<name>:<key>``, so two packages, two checkouts or a shim and a
 ``--direct`` build never share a tag unless their images are the same. When the key matches
 the last build and that image still exists, buildx does not run.
+
+By default nothing from git reaches the image (issue 20): its config depends only on what is in
+it (binaries, shim, base, ``LAYOUT_VERSION``), so a commit that changes no binary gives the same
+digest and ``sam deploy`` updates no function. ``--label-revision`` adds the commit, its time and
+the remote as OCI labels, at the price of a new digest per commit.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,6 +33,9 @@ from shimimg.resources import shim_path
 from shimimg.vcs import Revision
 
 log = logging.getLogger("shimimg.image")
+# The image's layout (where binaries and the shim go, the Dockerfile's shape), as a label. Bump it
+# when that changes; a new shimimg release that builds the same layout keeps every digest.
+LAYOUT_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -42,12 +50,14 @@ class ImageSettings:
     compression_level: int | None = None
     source_date_epoch: int | None = None
     unpack: bool = False
+    label_revision: bool = False
 
     @classmethod
     def of(cls, s: Settings) -> ImageSettings:
         return cls(base=s.base_ref, direct=s.direct, builder=s.builder, cache_from=tuple(s.cache_from),
                    cache_to=tuple(s.cache_to), compression_level=s.compression_level,
-                   source_date_epoch=s.source_date_epoch, unpack=s.unpack)
+                   source_date_epoch=s.source_date_epoch, unpack=s.unpack,
+                   label_revision=s.label_revision)
 
 
 @dataclass(frozen=True)
@@ -67,22 +77,26 @@ def package_slug(pkg: Package) -> str:
 
 
 def created_epoch(opts: ImageSettings, rev: Revision) -> int:
-    """SOURCE_DATE_EPOCH, else the commit's time, else a fixed time: the same inputs give the same
-    image, byte for byte (BuildKit stamps the config's "created" with it)."""
+    """The image config's "created" (BuildKit stamps it from SOURCE_DATE_EPOCH): the same inputs
+    give the same image, byte for byte. SOURCE_DATE_EPOCH when set (the user's choice); with
+    --label-revision the commit's time; else a fixed time, so a new commit alone changes nothing."""
     if opts.source_date_epoch is not None:
         return opts.source_date_epoch
-    if rev.commit_time.isdigit():
+    if opts.label_revision and rev.commit_time.isdigit():
         return int(rev.commit_time)
     return ctxmod.FIXED_MTIME
 
 
-def labels(pkg: Package, rev: Revision, epoch: int) -> dict[str, str]:
+def labels(pkg: Package, rev: Revision, epoch: int, *, with_revision: bool = False) -> dict[str, str]:
     out = {
         "io.shimimg.handlers": ",".join(sorted({f.binary for f in pkg.functions})),
-        "io.shimimg.version": __version__,
-        "org.opencontainers.image.created":
-            datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "io.shimimg.layout": LAYOUT_VERSION,
     }
+    if not with_revision:
+        return out
+    out["io.shimimg.version"] = __version__
+    out["org.opencontainers.image.created"] = datetime.fromtimestamp(epoch, tz=timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
     if rev.commit:
         out["org.opencontainers.image.revision"] = rev.commit + ("-dirty" if rev.dirty else "")
     if rev.source:
@@ -114,8 +128,9 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
         if path.name == "binary" and store.root in path.parents:
             store.refresh(path)  # the hard link into the context moved its ctime
     epoch = created_epoch(opts, rev)
+    image_labels = labels(pkg, rev, epoch, with_revision=opts.label_revision)
     # The key is over the COPY --link form; an engine without it gets plain COPY (below).
-    dockerfile = render(ctx, base=opts.base, package=pkg.code_uri, labels=labels(pkg, rev, epoch), link=True)
+    dockerfile = render(ctx, base=opts.base, package=pkg.code_uri, labels=image_labels, link=True)
     platform = f"linux/{DOCKER_ARCH[pkg.arch]}"
     # A base held locally (a mirror pulled once, the stand-in) counts by its content: rebuilding it
     # must rebuild the image. A remote base counts by its reference; pin a digest to track it.
@@ -127,15 +142,17 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
     if push_to is None and last and last.key == key and last.tag == tag:
         found = dockercli.image_id(tag)
         if found and found == last.image_id:
-            if opts.unpack:  # asked for now, after a build that did not
-                dockercli.unpack(tag, platform)
+            # After a build that did not unpack (a push, --no-unpack): once, then never again, so
+            # a no-op rebuild asks the engine nothing more (issue 20: <= 1 s at 50 handlers).
+            if opts.unpack and not last.unpacked and dockercli.unpack(tag, platform):
+                store.put_image(slug, replace(last, unpacked=True))
             return ImageResult(pkg, tag, last.image_id, last.digest, cached=True)
 
     engine = dockercli.buildx(opts.builder)
     if not engine.supports_link:
         log.warning("%s: this engine (Docker %s) has no COPY --link: the image is correct, but layer digests "
                     "will not stay stable across builds; Docker 23+ fixes that", pkg.code_uri, engine.version)
-        dockerfile = render(ctx, base=opts.base, package=pkg.code_uri, labels=labels(pkg, rev, epoch), link=False)
+        dockerfile = render(ctx, base=opts.base, package=pkg.code_uri, labels=image_labels, link=False)
     # Never through a link planted in the context folder (a cache another party writes).
     atomic_write_text(ctx.root / "Dockerfile", dockerfile)
     log.debug("%s: docker buildx build %s (%s, %d layer(s) on %s)", pkg.code_uri, tag, platform, len(ctx.layers),
@@ -149,8 +166,9 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
     )
     if push_to is not None:
         return ImageResult(pkg, tag, "", built.digest, cached=False, builder_output=built.output)
-    if opts.unpack:
-        dockercli.unpack(tag, platform)
+    unpacked = dockercli.unpack(tag, platform) if opts.unpack else False
     image_id = dockercli.image_id(tag) or ""
-    store.put_image(slug, ImageState(key=key, tag=tag, image_id=image_id, digest=built.digest))
+    keys = [p.parent.name for p in bins.files.values() if p.name == "binary" and store.root in p.parents]
+    store.put_image(slug, ImageState(key=key, tag=tag, image_id=image_id, digest=built.digest, unpacked=unpacked),
+                    binaries=keys)
     return ImageResult(pkg, tag, image_id, built.digest, cached=False)

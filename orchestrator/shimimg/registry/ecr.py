@@ -37,9 +37,10 @@ def require_ecr_support(repositories: Iterable[Repository]) -> None:
         _boto3()
 
 
-def ecr_client(region: str, *, timeout: float = 60, retries: int = 3) -> Any:
+def ecr_client(region: str, *, timeout: float = 60, retries: int = 3, profile: str | None = None) -> Any:
     """An ECR client for ``region``; the AWS_* environment (credentials, profile, and endpoint
-    overrides such as AWS_ENDPOINT_URL_ECR) applies as in the AWS CLI."""
+    overrides such as AWS_ENDPOINT_URL_ECR) applies as in the AWS CLI; ``profile`` (--profile,
+    samconfig) wins over AWS_PROFILE."""
     boto3 = _boto3()
     from botocore import exceptions as bce
     from botocore.config import Config
@@ -47,14 +48,14 @@ def ecr_client(region: str, *, timeout: float = 60, retries: int = 3) -> Any:
     try:
         # Standard mode retries throttling and 5xx with backoff. (botocore's "max_attempts" counts
         # retries only; "total_max_attempts" counts the first call too.)
-        return boto3.session.Session().client(
+        return boto3.session.Session(profile_name=profile).client(
             "ecr", region_name=region, config=Config(retries={"mode": "standard", "total_max_attempts": retries + 1},
                                      connect_timeout=timeout, read_timeout=timeout)
         )
     except bce.BotoCoreError as e:  # e.g. AWS_PROFILE names a profile that does not exist
         raise ShimimgError(
             f"cannot set up the AWS client for ECR in {region}: {e}",
-            hint="check AWS_PROFILE and your AWS configuration (aws configure list)",
+            hint="check --profile / AWS_PROFILE and your AWS configuration (aws configure list-profiles)",
         ) from None
 
 

@@ -2,7 +2,7 @@
 
     doc = load_document(Path("template.yaml"))
     plan = discover(doc, arch="arm64")
-    text = render_migrated(doc, plan, output_path=Path(".shimimg/build/template.yaml"))
+    text = render_migrated(doc, plan, output_path=Path(".aws-sam/build/template.yaml"))
 
 Every failure the user can fix is a ``ShimimgError``.
 """

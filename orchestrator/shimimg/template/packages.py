@@ -101,6 +101,19 @@ def image_name(local: Local, template_dir: Path) -> str:
     return f"shimimg/{slug(name) or 'package'}:latest"
 
 
+# The ImageUri ``migrate`` writes when no image exists yet (issue 20). ``.invalid`` never resolves
+# (RFC 2606), so `sam local invoke` on it fails at once with this name in its message ("failed to
+# resolve reference shimimg.invalid/run-shimimg-build-first/...") instead of pulling a stranger's
+# image from Docker Hub; `shimimg build` writes the real local tag.
+PLACEHOLDER_PREFIX = "shimimg.invalid/run-shimimg-build-first/"
+
+
+def placeholder_uri(image: str) -> str:
+    """``shimimg/orders:latest`` → ``shimimg.invalid/run-shimimg-build-first/orders:not-built``."""
+    repo = image.rsplit(":", 1)[0].removeprefix("shimimg/")
+    return f"{PLACEHOLDER_PREFIX}{repo}:not-built"
+
+
 def unique_image(image: str, path: Path, taken: dict[str, Path]) -> str:
     # Two packages must never share a tag: the second build would replace the first's image.
     candidate, n = image, 1

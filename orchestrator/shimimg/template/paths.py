@@ -1,6 +1,6 @@
 """Local paths a template keeps, and where they point from another directory.
 
-When the migrated template is written somewhere else (``.shimimg/build/template.yaml`` by
+When the migrated template is written somewhere else (``.aws-sam/build/template.yaml`` by
 default), every relative path that stays in it must still reach the same file, as ``sam build``
 does with its output template. The properties are those ``sam package`` / ``aws cloudformation
 package`` upload from local paths.

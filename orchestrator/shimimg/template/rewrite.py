@@ -27,6 +27,7 @@ from shimimg.template.document import Document, Node, ScalarNode, SequenceNode, 
 from shimimg.template.edits import Edit, LayoutError, apply_edits, replace_scalar
 from shimimg.template.intrinsics import literal
 from shimimg.template.load import parse_document
+from shimimg.template.packages import placeholder_uri
 from shimimg.template.paths import local_path_nodes, relocated
 from shimimg.template.render import Value
 from shimimg.template.samglobals import GlobalsPlan, edit_globals, is_arch, plan_globals
@@ -44,8 +45,8 @@ def render_migrated(
 ) -> str:
     """The text of ``doc`` with every function of ``plan`` moved to its package's image.
 
-    ``image_uris`` maps ``Package.path`` to the ImageUri to write (default: ``Package.image``, the
-    local tag ``shimimg build`` produces). ``direct`` runs the binary as the entry point, no shim.
+    ``image_uris`` maps ``Package.path`` to the ImageUri to write (default: a placeholder naming
+    ``shimimg build``, see ``packages.placeholder_uri``). ``direct`` runs the binary as the entry point, no shim.
     Relative paths are rewritten to work from ``output_path``'s directory (each (old, new) is
     appended to ``relocations`` when given).
     """
@@ -67,7 +68,7 @@ def render_migrated(
     if moving:
         globals_ = plan_globals(doc, sites, moving)
         for pkg, fn, site in moving.values():
-            uri = uris.get(pkg.path, pkg.image)
+            uri = uris.get(pkg.path) or placeholder_uri(pkg.image)
             _migrate_function(editor, site, pkg, fn, uri, direct, drop_layers, globals_)
         edit_globals(editor, globals_, sites.values())
     edits = editor.edits()
