@@ -57,7 +57,7 @@ def _settings(template: Path, flags: dict) -> config.Settings:
 
 
 @app.command()
-@with_options("template", settings=("arch", "go_tags", "prebuilt", "direct", "base_image"))
+@with_options("template", settings=("arch", "go_tags", "prebuilt", "consolidate", "direct", "base_image"))
 def plan(json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON."), *,
          template: Path, flags: dict) -> None:
     """Show which functions shimimg would move, where each binary comes from, and what it leaves alone."""
@@ -67,7 +67,7 @@ def plan(json_out: bool = typer.Option(False, "--json", help="Print the plan as 
 
 
 @app.command()
-@with_options("template", "output", settings=("arch", "direct", "drop_layers"))
+@with_options("template", "output", settings=("arch", "go_tags", "consolidate", "direct", "drop_layers"))
 def migrate(
     in_place: bool = typer.Option(False, "--in-place", help="Rewrite TEMPLATE itself (keeps TEMPLATE.bak)."),
     no_backup: bool = typer.Option(False, "--no-backup", help="With --in-place: keep no .bak copy."),
@@ -124,7 +124,7 @@ def push(
 
 
 @app.command()
-@with_options("template", "output")
+@with_options("template", "output", settings=("arch", "consolidate"))
 def pin(
     results: List[Path] = typer.Argument(..., metavar="RESULT.json...",
                                          help="`shimimg push --json` outputs of the shards, one per file."),
@@ -132,13 +132,14 @@ def pin(
     repository: List[str] = typer.Option([], "--repository", metavar="URI|PACKAGE=URI",
                                          help="Accept only images in this repository (as `push` takes it); "
                                               "[default: the one each result records]."),
-    *, template: Path, output: Optional[Path],
+    *, template: Path, output: Optional[Path], flags: dict,
 ) -> None:
     """Merge the results of several `push --package` jobs into one digest-pinned template."""
     from shimimg.commands import pin as cmd
 
+    # The same plan the shards pushed: --arch and --consolidate as they were given to push.
     raise typer.Exit(cmd.run(template=template, output=output, results=results, as_json=json_out,
-                             settings=_settings(template, {}), repositories=repository))
+                             settings=_settings(template, flags), repositories=repository))
 
 
 @app.command()

@@ -58,10 +58,14 @@ class Settings:
     handlers: Mapping[str, str] = _opt(None, 'Handler → main package for every package, e.g. {"bin/x" = "./cmd/y"}.',
                                        factory=dict)
     packages: Mapping[str, Mapping[str, str]] = _opt(
-        None, 'Per package (its CodeUri as written): handler → main package, e.g. [packages."./billing/".handlers].',
+        None, 'Per package (its CodeUri as written): handler → main package, e.g. [packages."./billing/".handlers]; '
+        'files to put beside the binaries, include = ["config/**"] under [packages."./billing/"].',
         factory=dict)
     prebuilt: bool = _opt(False, "Take the binaries the package already holds instead of building.",
                           flags=("--prebuilt/--from-source",))
+    consolidate: bool = _opt(False, "One image per Go module: merge the packages (CodeUris) whose main packages share "
+                             "a module, provided.* Go functions with Handler bootstrap included.",
+                             flags=("--consolidate/--no-consolidate",))
     allow_dynamic: bool = _opt(False, "Accept dynamically linked prebuilt binaries.", flags=("--allow-dynamic",))
     direct: bool = _opt(False, "No shim: ImageConfig.EntryPoint runs the binary itself.", flags=("--direct/--shim",))
     drop_layers: bool = _opt(False, "Drop the Layers of migrated functions (images cannot use layers).",
@@ -130,6 +134,15 @@ class Settings:
 
     def package_mapping(self, code_uri: str) -> Mapping[str, str]:
         return (self.packages.get(code_uri) or {}).get("handlers", {})  # type: ignore[union-attr]
+
+    def package_include(self, code_uri: str) -> tuple[str, ...]:
+        """The package's ``include`` globs: files that go into the image beside the binaries."""
+        return tuple((self.packages.get(code_uri) or {}).get("include", ()))  # type: ignore[arg-type]
+
+    def include_line(self, code_uri: str) -> str:
+        """The TOML table header a package's ``include`` goes under, in this project's config file."""
+        prefix = "tool.shimimg." if self.config_name == "pyproject.toml" else ""
+        return f"[{prefix}packages.{json.dumps(code_uri)}]"
 
 
 OPTION_FIELDS = {f.name: f for f in fields(Settings) if f.name not in ("sources", "config_file")}
@@ -201,9 +214,16 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             raise _bad(name, value, origin, 'expected tables like [packages."./billing/".handlers]')
         out_p: dict[str, dict[str, dict[str, str]]] = {}
         for code_uri, table in value.items():
-            if not isinstance(table, Mapping) or set(table) - {"handlers"}:
-                raise _bad(name, {code_uri: table}, origin, f'expected [packages."{code_uri}".handlers]')
-            out_p[_text(name, code_uri, origin)] = {"handlers": _mapping(name, table.get("handlers", {}), origin)}
+            if not isinstance(table, Mapping) or set(table) - {"handlers", "include"}:
+                raise _bad(name, {code_uri: table}, origin, f'expected [packages."{code_uri}".handlers] and '
+                           f'include = [...] under [packages."{code_uri}"]')
+            include = table.get("include", [])
+            if not isinstance(include, (list, tuple)):
+                raise _bad(name, {code_uri: {"include": include}}, origin, "include is a list of glob patterns")
+            out_p[_text(name, code_uri, origin)] = {
+                "handlers": _mapping(name, table.get("handlers", {}), origin),
+                "include": tuple(_text(name, p, origin) for p in include),
+            }
         return out_p
     if name in ("compression_level", "max_binary_size", "timeout", "retries", "jobs"):
         try:

@@ -51,20 +51,22 @@ def inspect(data: bytes) -> ElfInfo | None:
 HEADER_BYTES = 65536
 
 
-def check_handler_binary(data: bytes, *, executable: bool, where: str, arch: str, allow_dynamic: bool) -> ElfInfo:
-    """Raise ShimimgError naming ``where`` unless the binary can run as a handler on ``arch``."""
+def check_handler_binary(data: bytes, *, executable: bool, where: str, arch: str, allow_dynamic: bool,
+                         prebuilt_flag: bool = False) -> ElfInfo:
+    """Raise ShimimgError naming ``where`` unless the binary can run as a handler on ``arch``.
+    ``prebuilt_flag``: --prebuilt was given, so building from source is the other way out."""
     info = inspect(data)
+    from_source = ", or let shimimg build from source (omit --prebuilt)" if prebuilt_flag else ""
     if info is None:
         raise ShimimgError(
             f"{where} is not an ELF executable",
-            hint="a Go handler must be built with GOOS=linux; rebuild it, or let shimimg build from source "
-            "(omit --prebuilt)",
+            hint=f"a Go handler must be built with GOOS=linux; rebuild it{from_source}",
         )
     if info.arch != arch:
         raise ShimimgError(
             f"{where} is built for {info.arch}, but the image is for {arch}",
-            hint=f"rebuild it with GOARCH={'arm64' if arch == 'arm64' else 'amd64'}, let shimimg build from "
-            f"source (omit --prebuilt), or pass --arch {info.arch}",
+            hint=f"rebuild it with GOARCH={'arm64' if arch == 'arm64' else 'amd64'}{from_source}, or pass "
+            f"--arch {info.arch}",
         )
     if not executable:
         raise ShimimgError(f"{where} is not executable", hint="chmod +x it (in the zip too) and run again")

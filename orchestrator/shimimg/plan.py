@@ -31,6 +31,12 @@ class Function:
     # Architectures the template gives it (after Globals), when a literal: "x86_64" moving to arm64
     # is announced.
     template_arch: Optional[str] = None
+    # SAM's Metadata.BuildMethod when literal (go1.x, makefile, ...): with makefile, SAM builds each
+    # function's binary with its own `make build-<LogicalId>` target.
+    build_method: Optional[str] = None
+    # A provided.* function with Handler bootstrap, its binary built from a Go main package (SAM's
+    # Go layout): it moves only with --consolidate, into the image of its Go module.
+    go_bootstrap: bool = False
 
     @property
     def binary(self) -> str:
@@ -55,6 +61,10 @@ class Package:
     image: str  # the local image name, e.g. "shimimg/orders:latest" (build replaces the tag by a content hash)
     arch: Arch
     functions: tuple[Function, ...]
+    # --consolidate: (handler, main package folder relative to the module root, why) for each
+    # binary, as shimimg resolved it before merging packages; and the CodeUris merged into this image.
+    mapping: tuple[tuple[str, str, str], ...] = ()
+    merged: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,8 @@ class Plan:
     skipped: tuple[Skipped, ...] = ()
     # Functions left as they are (other runtimes, already images), with the reason.
     untouched: tuple[Untouched, ...] = field(default=())
+    # --consolidate: the images after merging packages by Go module (consolidate.Merge records).
+    merges: tuple = field(default=())
 
     def untouched_ids(self) -> tuple[str, ...]:
         return tuple(u.logical_id for u in self.untouched)

@@ -3,6 +3,11 @@ taken as untrusted input: each is streamed into scratch space with a size cap (a
 claim a 3 GiB file), its declared size and CRC checked, its ELF header checked (arch, exec bit,
 static), and only that private copy goes on into the image. Every problem of every handler is
 reported at once.
+
+Lambda extracted the whole go1.x zip into /var/task, and handlers read what it carried beside
+them (config, templates, certificates) from ``$LAMBDA_TASK_ROOT``: ``take_data`` takes every
+other file of the package too, at the path it had, with the same caps, no links and nothing
+outside the task root (see ``DataLimits``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,29 @@ CHUNK = 1 << 20
 class Taken:
     files: Mapping[str, Path]  # "bin/x" → the private copy
     digests: Mapping[str, str]  # "bin/x" → sha256 of the copy
+
+
+@dataclass(frozen=True)
+class DataFile:
+    path: Path  # the private copy
+    digest: str  # its sha256
+    executable: bool
+    size: int
+
+
+@dataclass(frozen=True)
+class DataLimits:
+    """Bounds on what a package may carry beside its binaries: Lambda's own limit for a zip's
+    unpacked content is 250 MB, and a real go1.x package held a few hundred files at most."""
+
+    max_file: int  # bytes, per file (the binary cap)
+    max_total: int = 1024 * 1024 * 1024
+    max_entries: int = 10000
+
+
+# What a folder package holds that never went into the old zip: version control and the build
+# tools' own state.
+SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", ".shimimg", ".aws-sam"})
 
 
 class _TooBig(Exception):
@@ -65,6 +93,7 @@ def take(pkg: Package, handlers: Sequence[tuple[str, str]], scratch: Path, *, al
          max_bytes: int, prebuilt_flag: bool) -> Taken:
     """Private, checked copies of ``handlers`` ((handler, functions) pairs) from ``pkg``."""
     problems: list[str] = []
+    missing = False
     files: dict[str, Path] = {}
     digests: dict[str, str] = {}
     limit_text = f"{max_bytes // (1024 * 1024)} MiB"
@@ -79,7 +108,7 @@ def take(pkg: Package, handlers: Sequence[tuple[str, str]], scratch: Path, *, al
                 digest = _from_dir(pkg.path, handler, dest, max_bytes)
                 executable = _dir_executable(pkg.path, handler)
             elf.check_handler_binary(_head(dest), executable=executable, where=where, arch=pkg.arch,
-                                     allow_dynamic=allow_dynamic)
+                                     allow_dynamic=allow_dynamic, prebuilt_flag=prebuilt_flag)
         except _TooBig:
             problems.append(f"{where}: larger than {limit_text}; pass --max-binary-size MIB if it really is a "
                             "handler binary")
@@ -87,17 +116,20 @@ def take(pkg: Package, handlers: Sequence[tuple[str, str]], scratch: Path, *, al
         except ShimimgError as e:
             text = e.message if where in e.message else f"{where}: {e.message}"
             problems.append(text + (f"; {e.hint}" if e.hint else ""))
+            missing = missing or e.message.endswith(("does not exist", f"has no {handler}"))
             continue
         files[handler] = dest
         digests[handler] = digest
     if problems:
         source = "zip" if pkg.kind == "zip" else "folder"
-        if pkg.kind == "zip":
+        if missing and pkg.kind == "zip":
             hint = "rebuild the zip with these binaries (your old build chain, e.g. `make`), or fix the Handlers"
-        else:
+        elif missing:
             hint = "build the binaries first (your old build chain, e.g. `make`)"
-            if prebuilt_flag:
-                hint += ", or drop --prebuilt so shimimg builds them from source"
+        else:  # each line above says what is wrong with that binary and how to fix it
+            hint = "fix or rebuild the binaries listed above"
+        if prebuilt_flag:
+            hint += ", or drop --prebuilt so shimimg builds them from source"
         what = "binary" if len(problems) == 1 else "binaries"
         raise ShimimgError(f"{pkg.code_uri}: cannot take {len(problems)} prebuilt {what} from the {source}",
                            problems=problems, hint=hint)
@@ -108,6 +140,149 @@ def _entries(zf: zipfile.ZipFile, handler: str) -> list[zipfile.ZipInfo]:
     # Only a leading "./" is dropped: ".hidden/x" is not "hidden/x".
     want = strip_dot_slash(handler)
     return [i for i in zf.infolist() if strip_dot_slash(i.filename) == want]
+
+
+def _bad_name(name: str) -> str | None:
+    """Why a member name cannot be a path under /var/task, or None."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name) or "\\" in name:
+        return "holds control characters or backslashes"
+    if name.startswith("/"):
+        return "is absolute"
+    parts = strip_dot_slash(name).rstrip("/").split("/")
+    if any(p in ("..", ".") for p in parts) or "" in parts:
+        return "has '.', '..' or empty path components"
+    return None
+
+
+def take_data(pkg: Package, binaries: Mapping[str, Path], scratch: Path, limits: DataLimits) -> dict[str, DataFile]:
+    """Every file of ``pkg`` besides ``binaries``, as private copies (path in the package → file).
+
+    Every problem is reported at once; a package with any is refused, since a handler that reads
+    a missing file fails only when it runs."""
+    problems: list[str] = []
+    out: dict[str, DataFile] = {}
+    total = 0
+    skip = {strip_dot_slash(h) for h in binaries}
+    members = _zip_members(pkg.path, problems) if pkg.kind == "zip" else _dir_members(pkg.path, problems)
+    for i, (name, opener, size, executable) in enumerate(members):
+        if name in skip:
+            continue
+        if len(out) >= limits.max_entries:
+            problems.append(f"more than {limits.max_entries} files besides the binaries")
+            break
+        if size > limits.max_file or total + size > limits.max_total:
+            problems.append(f"{name}: {size} bytes; the package may carry {limits.max_file // MIB} MiB per file and "
+                            f"{limits.max_total // MIB} MiB in all beside its binaries")
+            continue
+        dest = scratch / f"data-{i}"
+        try:
+            with opener() as src:
+                digest, n = _copy(src, dest, min(limits.max_file, limits.max_total - total))
+        except _TooBig:
+            problems.append(f"{name}: larger than it declares, or than the caps")
+            continue
+        except (OSError, zipfile.BadZipFile) as e:
+            problems.append(f"{name}: cannot read it ({e})")
+            continue
+        if pkg.kind == "zip" and n != size:
+            problems.append(f"{name}: declares {size} bytes but holds {n}")
+            continue
+        total += n
+        out[name] = DataFile(dest, digest, executable, n)
+    if problems:
+        raise ShimimgError(f"{pkg.code_uri}: cannot take the {len(problems)} file(s) listed from the "
+                           f"{'zip' if pkg.kind == 'zip' else 'folder'} into the image",
+                           problems=problems[:50] + ([f"... and {len(problems) - 50} more"] if len(problems) > 50
+                                                     else []),
+                           hint="the image holds what the zip held; remove or fix these files in the package")
+    return out
+
+
+MIB = 1024 * 1024
+
+
+def _zip_members(path: Path, problems: list[str]):
+    with _open_zip(path) as zf:
+        infos = zf.infolist()
+    seen: dict[str, str] = {}
+    out = []
+    for info in infos:
+        mode = info.external_attr >> 16 if info.create_system == 3 else 0
+        if info.is_dir():
+            continue
+        why = _bad_name(info.filename)
+        if why:
+            problems.append(f"{info.filename!r} {why}: it cannot go under /var/task")
+            continue
+        name = strip_dot_slash(info.filename)
+        if stat.S_ISLNK(mode):
+            problems.append(f"{name} is a symbolic link; shimimg copies files, not links")
+            continue
+        if mode and not stat.S_ISREG(mode):
+            problems.append(f"{name} is not a regular file")
+            continue
+        if name in seen:
+            problems.append(f"{name} is in the zip twice ({seen[name]}, {info.filename}): which one Lambda saw "
+                            "is not clear")
+            continue
+        seen[name] = info.filename
+        out.append((name, lambda info=info: _zip_open(path, info), info.file_size,
+                    bool(mode & 0o111) or info.create_system != 3))
+    return out
+
+
+class _zip_open:
+    """A member of the zip, opened on entry (one zip handle per member read)."""
+
+    def __init__(self, path: Path, info: zipfile.ZipInfo) -> None:
+        self.path, self.info = path, info
+
+    def __enter__(self):
+        self.zf = zipfile.ZipFile(self.path)
+        self.src = self.zf.open(self.info)
+        return self.src
+
+    def __exit__(self, *exc) -> None:
+        self.src.close()
+        self.zf.close()
+
+
+def _dir_members(root: Path, problems: list[str]):
+    """Files below ``root``, links not followed (a link is refused when it leads outside)."""
+    out = []
+    real_root = os.path.realpath(root)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not (dirpath == str(root) and d in SKIPPED_DIRS))
+        for d in list(dirnames):
+            full = os.path.join(dirpath, d)
+            if os.path.islink(full):
+                dirnames.remove(d)
+                problems.append(f"{os.path.relpath(full, root)} is a link to a folder; shimimg copies files, not "
+                                "links")
+        for fn in sorted(filenames):
+            full = os.path.join(dirpath, fn)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            why = _bad_name(rel)
+            if why:
+                problems.append(f"{rel!r} {why}")
+                continue
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                real = os.path.realpath(full)
+                if not real.startswith(real_root + os.sep) or not os.path.isfile(real):
+                    problems.append(f"{rel} is a link leading outside the package ({real})")
+                    continue
+                st = os.stat(real)
+                full = real
+            elif not stat.S_ISREG(st.st_mode):
+                problems.append(f"{rel} is not a regular file")
+                continue
+            out.append((rel, lambda full=full: _open_nofollow(full), st.st_size, bool(st.st_mode & 0o111)))
+    return out
+
+
+def _open_nofollow(path: str):
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:

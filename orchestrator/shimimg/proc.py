@@ -98,12 +98,14 @@ def run(
     timeout: float | None = None,
     stall: float | None = None,
     on_output: Callable[[str], None] | None = None,
+    secret_output: bool = False,
 ) -> Result:
     """Run ``cmd`` to completion, capturing its output.
 
     ``env`` entries are added to the current environment (not replacing it). ``timeout`` bounds
     the whole run (``subprocess.TimeoutExpired``), ``stall`` the time without output (``Stalled``).
-    ``on_output`` sees each chunk of output as it comes.
+    ``on_output`` sees each chunk of output as it comes. ``secret_output``: the output may hold a
+    credential (a remote URL with a CI token), so ``--debug`` does not log it.
     """
     full_env = {**os.environ, **env} if env else None
     cmd = tuple(str(c) for c in cmd)
@@ -127,7 +129,8 @@ def run(
         with _LIVE_LOCK:
             _LIVE.discard(p)
     result = Result(cmd, p.returncode, out, err)
-    _log_output(result)
+    if not secret_output:
+        _log_output(result)
     if stalled:
         raise Stalled(result, stall or 0)
     if check and p.returncode != 0:

@@ -14,8 +14,10 @@ ran when ``git status`` refreshed the index, and ``--no-optional-locks`` stops t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from shimimg.proc import CommandFailed, ProgramMissing, run
 
@@ -48,12 +50,12 @@ def _no_filters(directory: Path) -> tuple[str, ...]:
                  for arg in ("-c", f"{name}.{kind}="))
 
 
-def _git(directory: Path, *args: str) -> str | None:
+def _git(directory: Path, *args: str, secret: bool = False) -> str | None:
     try:
         overrides = _no_filters(directory) if args[0] == "status" else ()
         extra = ("--ignore-submodules=all",) if args[0] == "status" else ()
         r = run(["git", *_SAFE, *overrides, "-C", str(directory), args[0], *extra, *args[1:]], check=True,
-                timeout=30)
+                timeout=30, secret_output=secret)
     except (CommandFailed, ProgramMissing, OSError):
         return None
     except Exception as e:  # a git that hangs (subprocess.TimeoutExpired): labels are optional
@@ -63,12 +65,45 @@ def _git(directory: Path, *args: str) -> str | None:
     return r.out.strip()
 
 
+# scp-like ssh remotes: git@host:owner/repo.git (no scheme; the user part is a login name, not a secret).
+_SCP = re.compile(r"(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:(?!//)[A-Za-z0-9._~/-]+")
+
+
+def public_url(url: str) -> str:
+    """The remote URL as it may be published, or "" when it cannot be.
+
+    In CI the origin URL often carries the job's token (``https://gitlab-ci-token:TOKEN@host/x``,
+    ``https://x-access-token:TOKEN@github.com/...``): userinfo, query and fragment go. Only
+    http(s) and ssh remotes are recorded; a local path, ``file://`` or ``ext::`` says nothing a
+    reader of the image can use, and may say more than it should.
+    """
+    url = url.strip()
+    if not url or any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return ""
+    if "://" not in url:
+        # user@host:path (scp-like ssh): the same remote as ssh://host/path, without the user.
+        if _SCP.fullmatch(url):
+            host, _, path = url.split("@", 1)[-1].partition(":")
+            return f"ssh://{host}/{path.lstrip('/')}"
+        return ""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a malformed port
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https", "ssh", "git+ssh", "ssh+git") or not parts.hostname:
+        return ""
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc = host + (f":{port}" if port else "")
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, "", ""))
+
+
 def revision(directory: Path) -> Revision:
     """What git knows of ``directory``; empty fields where it is not in a repository."""
     if _git(directory, "rev-parse", "--is-inside-work-tree") != "true":
         return Revision()
     log = _git(directory, "log", "-1", "--format=%H %ct") or ""
     commit, _, ctime = log.partition(" ")
-    url = _git(directory, "config", "--get", "remote.origin.url") or ""
+    url = _git(directory, "config", "--get", "remote.origin.url", secret=True) or ""
     status = _git(directory, "status", "--porcelain", "--", ".")
-    return Revision(commit=commit, commit_time=ctime, source=url, dirty=bool(status))
+    return Revision(commit=commit, commit_time=ctime, source=public_url(url), dirty=bool(status))

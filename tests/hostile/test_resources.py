@@ -69,6 +69,12 @@ def test_a_codeuri_that_does_not_exist_inside_a_module_is_named(tmp_path, standi
     r = shimimg("build", "--base-image", standin, cwd=work)
     assert "warning: CodeUri ./servics/orders/ does not exist" in r.stderr
     assert r.returncode == 0, r.stderr
+    # Mains named like the binaries elsewhere serve it too (the Makefile's folder need not exist),
+    # and the warning still names the missing CodeUri.
     os.rename(work / "cmd", work / "commands")
     r = shimimg("build", "--base-image", standin, cwd=work)
+    assert r.returncode == 0 and "warning: CodeUri ./servics/orders/ does not exist" in r.stderr, r.stderr
+    os.rename(work / "commands" / "create_order", work / "commands" / "create")
+    r = shimimg("build", "--base-image", standin, cwd=work)
     refused(r, "./servics/orders/: bin/create_order (CreateOrderFunction): no main package for it")
+    assert '"bin/create_order" = "./path/to/create_order"' in r.stderr

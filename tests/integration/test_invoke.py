@@ -76,15 +76,26 @@ def example(request):
     return request.getfixturevalue(f"{request.param}_example")
 
 
-def _invoke_containers(client) -> set[str]:
-    return {c.id for c in client.containers.list(all=True, filters={"label": f"{rie.LABEL}=1"})}
+def _invoke_containers(client, pid: int | None = None) -> set[str]:
+    """Invoke containers on the engine; with ``pid``, only those that process created (its owner
+    label), so another process invoking on a shared engine (a CI runner's) is not counted."""
+    found = client.containers.list(all=True, filters={"label": f"{rie.LABEL}=1"})
+    if pid is None:
+        return {c.id for c in found}
+    return {c.id for c in found if _owner_pid(c) == pid}
+
+
+def _owner_pid(container) -> int | None:
+    parts = (container.labels or {}).get(rie.OWNER_LABEL, "").split(":")
+    return int(parts[2]) if len(parts) == 4 and parts[2].isdigit() else None
 
 
 @pytest.fixture(autouse=True)
 def no_container_left(docker_client):
-    before = _invoke_containers(docker_client)
+    # In-process invokes (main()) label their containers with this process's pid.
+    before = _invoke_containers(docker_client, os.getpid())
     yield
-    left = _invoke_containers(docker_client) - before
+    left = _invoke_containers(docker_client, os.getpid()) - before
     assert not left, f"invoke left containers behind: {left}"
 
 
@@ -296,12 +307,11 @@ def test_a_given_free_port_is_used(capsys, shim_example):
 def test_interrupted_mid_invocation_the_container_goes(shim_example, docker_client, tmp_path, sig):
     event = tmp_path / "sleep.json"
     event.write_text('{"sleep_ms": 2500}')
-    before = _invoke_containers(docker_client)
     p = shimimg_process("invoke", "EchoEnvFunction", "-t", str(shim_example.template), "-e", str(event), "--no-build")
     try:
         deadline = time.monotonic() + 120
         while True:  # interrupt once the function is running
-            mine = _invoke_containers(docker_client) - before
+            mine = _invoke_containers(docker_client, p.pid)
             if mine and b"START RequestId" in docker_client.containers.get(next(iter(mine))).logs():
                 break
             assert p.poll() is None and time.monotonic() < deadline, p.communicate()
@@ -313,3 +323,31 @@ def test_interrupted_mid_invocation_the_container_goes(shim_example, docker_clie
     # 128 + the signal's number, with one line saying so.
     assert p.returncode == (130 if sig == signal.SIGINT else 143), err
     assert err.rstrip().splitlines()[-1].startswith("interrupted")
+
+
+def test_invokes_on_an_engine_another_process_invokes_on(shim_example, docker_client, capsys, tmp_path):
+    """A CI runner's engine is often shared: another process's invoke containers come and go
+    while these run, and the leftover check (the autouse fixture) counts only this process's."""
+    event = tmp_path / "sleep.json"
+    event.write_text('{"sleep_ms": 1500}')
+    script = ("import subprocess, sys\n"
+              "for _ in range(8):\n"
+              "    subprocess.run([sys.executable, '-m', 'shimimg', 'invoke', 'EchoEnvFunction', '-t', sys.argv[1],\n"
+              "                    '-e', sys.argv[2], '--no-build'], capture_output=True, timeout=300)\n")
+    other = subprocess.Popen([sys.executable, "-c", script, str(shim_example.template), str(event)])
+    seen_other = False
+    try:
+        for _ in range(4):
+            rc, out, err = invoke(capsys, shim_example, "EchoEnvFunction", "--no-build")
+            assert rc == 0, err
+            theirs = _invoke_containers(docker_client) - _invoke_containers(docker_client, os.getpid())
+            seen_other = seen_other or bool(theirs)
+            if seen_other:
+                break
+            time.sleep(0.5)
+    finally:
+        other.kill()
+        other.wait()
+        # Its last container goes with its owner: the next invoke (or its lifetime) removes it.
+        rie.remove_stale(docker_client)
+    assert seen_other, "the other process never had an invoke container up: the test proved nothing"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 from pathlib import Path
@@ -66,6 +67,50 @@ def test_plan_shows_what_cannot_be_built(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "not buildable (migrate and build refuse until fixed):" in out
     assert re.search(r"\nF +3 +CodeUri is in S3 .* +download the package", out)
+
+
+def test_from_source_is_refused_where_no_source_can_be_built(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("shimimg.dockercli.image_id", lambda ref: None)  # no engine needed to refuse
+    path = tmp_path / "template.yaml"
+    path.write_text(GO + "  F: {Type: AWS::Serverless::Function, Properties: {Runtime: go1.x, Handler: bin/f, "
+                         "CodeUri: dist/f.zip}}\n")
+    assert main(["build", "-t", str(path), "--from-source"]) == 1
+    err = capsys.readouterr().err
+    assert "error: --from-source asks to build from source, which cannot apply to 1 package(s)" in err
+    assert "dist/f.zip is a zip" in err and "drop --from-source to take the binaries the packages hold (build" in err
+    (tmp_path / "shimimg.toml").write_text("prebuilt = false\n")
+    assert main(["build", "-t", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"prebuilt = false in {tmp_path / 'shimimg.toml'} asks to build from source" in err
+    assert "--from-source" not in err
+    assert not (tmp_path / ".shimimg" / "build").exists()
+
+
+def test_plan_reports_mappings_that_match_no_function(orders, capsys):
+    (orders.parent / "shimimg.toml").write_text(
+        '[handlers]\n"bin/create_order" = "./cmd/create_order"\n"bin/renamed" = "./cmd/renamed"\n'
+        '[packages."./gone/".handlers]\n"bin/x" = "./cmd/x"\n')
+    main(["plan", "-t", str(orders)])
+    out = capsys.readouterr().out
+    assert '[handlers] "bin/renamed" in ' in out and "matches no function's Handler" in out
+    assert '[packages."./gone/"] in ' in out and "matches no package (CodeUri)" in out
+    assert '"bin/create_order" in' not in out
+    # No go.mod beside this copy: the package is taken prebuilt, so even a matching mapping does nothing.
+    assert "bin/create_order mapped in" in out and "./ is taken prebuilt" in out
+    main(["plan", "-t", str(orders), "--json"])
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert len(notes) == 3
+
+
+def test_include_is_refused_for_a_prebuilt_package(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("shimimg.dockercli.image_id", lambda ref: None)
+    path = tmp_path / "template.yaml"
+    path.write_text(GO + "  F: {Type: AWS::Serverless::Function, Properties: {Runtime: go1.x, Handler: bin/f, "
+                         "CodeUri: dist/f.zip}}\n")
+    (tmp_path / "shimimg.toml").write_text('[packages."dist/f.zip"]\ninclude = ["config/**"]\n')
+    assert main(["build", "-t", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "include is set for 1 package(s) whose binaries are taken prebuilt: dist/f.zip" in err
 
 
 def test_plan_refuses_an_unknown_arch(orders, capsys):
@@ -142,6 +187,12 @@ def test_check_reports_a_diff_and_writes_nothing(orders, capsys):
     assert "-    Runtime: go1.x\n" in out and "+      PackageType: Image\n" in out
     assert "would change" in err
     assert snapshot(orders.parent) == files
+    # The command it names, pasted as printed, writes exactly that; --check then passes.
+    command = re.search(r"run `(shimimg migrate [^`]*)` to write it", err).group(1)
+    args = shlex.split(command)[1:]
+    assert args == ["migrate", "-t", str(orders), "--in-place"]
+    assert main([*args, "--no-backup"]) == 0
+    assert main(["migrate", "-t", str(orders), "--check"]) == 0
 
 
 def test_check_passes_once_migrated(orders, capsys):

@@ -121,3 +121,4 @@ def test_a_lock_that_is_a_link_is_refused_and_its_target_untouched(tmp_path):
     with pytest.raises(fsutil.PlantedLink), fsutil.locked(tmp_path / "lock"):
         pass
     assert victim.read_text() == "precious"
+

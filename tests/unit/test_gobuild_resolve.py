@@ -1,5 +1,6 @@
 """Which main package serves each handler: the rules and their order, with go list's answers as data."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -100,8 +101,32 @@ def test_every_unresolved_handler_is_listed_with_the_table_to_paste(tmp_path):
     assert rules(got) == [("bin/a", RULE_CMD, "example.com/m/cmd/a")]
     assert [p.split(":")[0] for p in problems] == ["bin/x (X1, X2)", "bin/y (Y)"]
     hint = mapping_hint(req, ["bin/x", "bin/y"], lst)
-    assert '[packages."./".handlers]\n    "bin/x" = "./cmd/a"\n    "bin/y" = "./cmd/a"' in hint
+    # Never another handler's main: a placeholder that cannot resolve when pasted as shown.
+    assert '[packages."./".handlers]\n    "bin/x" = "./path/to/x"\n    "bin/y" = "./path/to/y"' in hint
     assert "main packages in the module: ./cmd/a" in hint
+
+
+def test_the_table_to_paste_names_only_the_one_main_named_like_the_binary(tmp_path):
+    # Mains named like the binary but not where the rules look (tools/x and tools/y/cmd are
+    # found by rule 5 only when unique); two mains named z: a placeholder.
+    lst = listing(tmp_path, mains=["cmd/authorizer", "svc/x", "one/z", "two/z"])
+    req = request(tmp_path, handlers=[("bin/x", "X"), ("bin/z", "Z"), ("bin/w", "W")])
+    hint = mapping_hint(req, ["bin/x", "bin/z", "bin/w"], lst)
+    assert '"bin/x" = "./svc/x"' in hint
+    assert '"bin/z" = "./path/to/z"' in hint and '"bin/w" = "./path/to/w"' in hint
+    assert '= "./cmd/authorizer"' not in hint
+    pasted = {"bin/x": "./svc/x", "bin/z": "./path/to/z", "bin/w": "./path/to/w"}
+    for value in pasted.values():
+        target, _ = check_mapping(value, lst)
+        assert target is None or target.name == "x"
+
+
+def test_a_main_named_like_the_binary_serves_a_codeuri_that_does_not_exist(tmp_path):
+    lst = listing(tmp_path, mains=["functions/alpha"])
+    req = request(tmp_path, handlers=[("bin/alpha", "A")])
+    req = dataclasses.replace(req, path=tmp_path / "dist")  # the Makefile's output folder, not built yet
+    got, problems = resolve(req, lst, config_file="x")
+    assert problems == [] and rules(got) == [("bin/alpha", RULE_NAMED, "example.com/m/functions/alpha")]
 
 
 @pytest.mark.parametrize("value,why", [

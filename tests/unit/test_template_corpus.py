@@ -41,6 +41,7 @@ ZIP_KEYS = {"Runtime", "Handler", "CodeUri", "Layers", "Code"}
 IMAGE_KEYS = {"PackageType", "ImageUri", "ImageConfig", "Architectures", "Code"}
 # Keys whose members the rewrite edits, and what an added line may hold.
 TOUCHED = ZIP_KEYS | IMAGE_KEYS | {"IgnoreGlobals"}
+GO_BUILD_METADATA = {"BuildMethod", "BuildProperties"}
 ADDED = re.compile(r"PackageType|ImageUri|ImageConfig|Command|EntryPoint|Architectures|IgnoreGlobals|Code"
                    r"|arm64|Runtime|Handler|CodeUri|Layers|Globals|Function|^[\s{}\[\],]*$")
 
@@ -108,8 +109,13 @@ def test_sam_sees_the_same_functions_apart_from_the_package(migrated, path):
         if lid not in fns_before:
             assert after["Resources"][lid] == resource
             continue
-        attrs = {k: v for k, v in resource.items() if k not in ("Properties", "IgnoreGlobals")}
-        assert {k: v for k, v in after["Resources"][lid].items() if k not in ("Properties", "IgnoreGlobals")} == attrs
+        attrs = {k: v for k, v in resource.items() if k not in ("Properties", "IgnoreGlobals", "Metadata")}
+        assert {k: v for k, v in after["Resources"][lid].items()
+                if k not in ("Properties", "IgnoreGlobals", "Metadata")} == attrs
+        meta = resource.get("Metadata") or {}
+        if lid in moved and str(meta.get("BuildMethod", "")).lower() == "go1.x":
+            meta = {k: v for k, v in meta.items() if k not in GO_BUILD_METADATA}
+        assert (after["Resources"][lid].get("Metadata") or {}) == meta
         old, new = fns_before[lid], fns_after[lid]
         if lid not in moved:
             assert new == old, lid
@@ -194,6 +200,14 @@ def needed_lines(doc: Document, plan: Plan) -> set[int]:
         if site.logical_id in moved:
             add_members(site.properties, TOUCHED)
             attributes = {"IgnoreGlobals", "Properties"} if site.properties is None else {"IgnoreGlobals"}
+            meta = get(site.resource, "Metadata")
+            method = get(meta, "BuildMethod")
+            if method is not None and str(to_data(method)).lower() == "go1.x":
+                # SAM's Go builder built the zip: its Metadata goes (all of it, when nothing else is there).
+                if {k.value for k, _ in members(meta)} <= GO_BUILD_METADATA:
+                    attributes = attributes | {"Metadata"}
+                else:
+                    add_members(meta, GO_BUILD_METADATA)
             add_members(site.resource, attributes)
             lines.add(site.key.start_mark.line + 1)  # a flow resource on its key's line
         else:

@@ -340,13 +340,47 @@ Resources:
     assert reasons == {
         "Image": "PackageType Image: already a container image",
         "Python": "Runtime python3.12: not Go",
-        "Bootstrap": "provided.al2 with Handler bootstrap: already a custom runtime",
+        "Bootstrap": "provided.al2 with Handler bootstrap and no Go in mod/: left as a custom runtime",
         "Elsewhere": "provided.al2 with Handler bin/x, but plain/ holds no such file and no go.mod, and no go1.x "
                      "function shares it: an ordinary custom runtime",
         "ByRef": "provided.al2, Handler is given by an intrinsic (!Ref), so the binary is unknown: left as a custom "
                  "runtime",
         "InS3": "provided.al2, CodeUri is in S3 (s3://b/k); shimimg builds from local files: left as a custom runtime",
     }
+
+
+def test_go_bootstrap_functions_are_left_alone_with_the_dates_and_the_flag_that_moves_them(tmp_path):
+    for d in ("hello", "bye", "new"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "hello" / "main.go").write_text("package main\n")
+    text = SAM + """\
+Resources:
+  Hello: {Type: AWS::Serverless::Function, Properties: {Runtime: provided.al2, Handler: bootstrap, CodeUri: hello/}}
+  Bye:
+    Type: AWS::Serverless::Function
+    Properties: {Runtime: provided.al2, Handler: bootstrap, CodeUri: bye/}
+    Metadata: {BuildMethod: go1.x}
+  New: {Type: AWS::Serverless::Function, Properties: {Runtime: provided.al2023, Handler: bootstrap, CodeUri: hello/}}
+  Made:
+    Type: AWS::Serverless::Function
+    Properties: {Runtime: provided.al2, Handler: bootstrap, CodeUri: hello/}
+    Metadata: {BuildMethod: makefile}
+  Zipped: {Type: AWS::Serverless::Function, Properties: {Runtime: provided.al2, Handler: bootstrap, CodeUri: b.zip}}
+"""
+    plan = plan_of(tmp_path, text)
+    reasons = {u.logical_id: u.reason for u in plan.untouched}
+    assert plan.packages == ()
+    for fn in ("Hello", "Bye"):
+        assert reasons[fn] == ("provided.al2 Go function (a bootstrap of its own): provided.al2 is deprecated on "
+                               "2026-07-31; creating functions on it is blocked from 2027-02-01, updating them from "
+                               "2027-03-03; --consolidate moves it into one image per Go module")
+    assert reasons["New"].startswith("provided.al2023 Go function") and "--consolidate" in reasons["New"]
+    assert "BuildMethod makefile" in reasons["Made"] and "not known to shimimg" in reasons["Made"]
+    assert "in a zip (b.zip)" in reasons["Zipped"]
+    moved = plan_of(tmp_path, text, consolidate=True)
+    assert sorted(f.logical_id for p in moved.packages for f in p.functions) == ["Bye", "Hello", "New"]
+    assert all(f.go_bootstrap for p in moved.packages for f in p.functions)
+    assert sorted(moved.untouched_ids()) == ["Made", "Zipped"]
 
 
 def test_a_provided_function_moves_with_the_go1x_functions_of_its_package_even_unbuilt(tmp_path):
@@ -401,3 +435,72 @@ def test_a_lambda_function_with_sams_codeuri_is_refused_not_half_migrated(tmp_pa
     (skipped,) = plan.skipped
     assert skipped.logical_id == "F"
     assert "CodeUri" in skipped.reason and "AWS::Serverless::Function" in skipped.fix
+
+
+MAKE_FNS = SAM + """Resources:
+  CreateFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: go1.x
+      CodeUri: ./
+      Handler: main
+    Metadata:
+      BuildMethod: makefile
+  GetFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: go1.x
+      CodeUri: ./
+      Handler: main
+    Metadata:
+      BuildMethod: makefile
+  HealthFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: go1.x
+      CodeUri: ./
+      Handler: bin/health
+"""
+
+
+def test_functions_built_by_their_own_make_targets_are_never_folded_onto_one_binary(tmp_path):
+    (tmp_path / "go.mod").write_text("module m\n")
+    plan = plan_of(tmp_path, MAKE_FNS)
+    assert [s.logical_id for s in plan.skipped] == ["CreateFunction", "GetFunction"]
+    reason = plan.skipped[0].reason
+    assert "shares Handler main in CodeUri ./ with CreateFunction, GetFunction" in reason
+    assert "make build-<LogicalId>" in reason and "Handler: bin/create" in plan.skipped[0].fix
+    assert [f.logical_id for p in plan.packages for f in p.functions] == ["HealthFunction"]
+
+
+def test_functions_sharing_a_binary_without_make_targets_share_it(tmp_path):
+    (tmp_path / "go.mod").write_text("module m\n")
+    plan = plan_of(tmp_path, MAKE_FNS.replace("      BuildMethod: makefile\n", "      BuildMethod: go1.x\n"))
+    assert plan.skipped == () and len(plan.packages[0].functions) == 3
+
+
+CDK = """Resources:
+  Fn1234:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: go1.x
+      Handler: bin/orders
+      Code:
+        S3Bucket: cdk-hnb659fds-assets-111111111111-eu-west-1
+        S3Key: 5c1e6f.zip
+    Metadata:
+      aws:cdk:path: Shop/Orders/Resource
+      aws:asset:path: asset.5c1e6f
+      aws:asset:property: Code
+  CDKMetadata:
+    Type: AWS::CDK::Metadata
+    Properties:
+      Analytics: v2:deflate64:H4sI
+"""
+
+
+def test_a_cdk_template_gets_advice_about_the_cdk_app(tmp_path):
+    (skipped,) = plan_of(tmp_path, CDK).skipped
+    assert "AWS CDK" in skipped.fix and "asset.5c1e6f" in skipped.fix and "aws s3 cp" not in skipped.fix
+    plain = plan_of(tmp_path, CDK.split("    Metadata:")[0])
+    assert "aws s3 cp" in plain.skipped[0].fix

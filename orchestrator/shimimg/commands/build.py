@@ -6,14 +6,17 @@ rewritten template (atomic write). ``invoke`` and ``push`` reuse ``build_images`
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shimimg import binaries as binmod
-from shimimg import dockercli, gobuild, parallel, prebuilt, ui
+from shimimg import dockercli, gobuild, parallel, ui
 from shimimg.cache import Store
 from shimimg.commands import output as outmod
 from shimimg.commands.planning import load_plan, refuse_outside, select
@@ -37,8 +40,10 @@ class BuildResult:
 
 def _binaries_label(b: binmod.Binaries) -> str:
     if b.source == "go build":
-        return f"{b.compiled} compiled, {b.reused} unchanged"
-    return f"{len(b.files)} prebuilt"
+        text = f"{b.compiled} compiled, {b.reused} unchanged"
+    else:
+        text = f"{len(b.files)} prebuilt"
+    return text + (f", {len(b.data)} other file(s)" if b.data else "")
 
 
 def build_images(template: Path, settings: Settings, *, only: Sequence[str] = (),
@@ -59,11 +64,27 @@ def build_images(template: Path, settings: Settings, *, only: Sequence[str] = ()
     # buildx (and the builder) are checked while go answers: ready before any compiling starts,
     # without adding their ~0.15 s to a rebuild; a no-op (no go run, images cached) never asks.
     checked = parallel.Background(lambda: dockercli.buildx(settings.builder), start=False)
-    with store.locked(), ui.Progress(names) as progress, gobuild.before_each_run(checked.start):
+    with store.locked(), ui.Progress(names) as progress, gobuild.before_each_run(checked.start), \
+            contextlib.ExitStack() as scratches:
         for p in selected:
             progress.stage(p.code_uri, "resolve")
         where = binmod.modules(selected, settings, store)
+        binmod.refuse_from_source(selected, where, settings)
         found = binmod.resolve(selected, where, settings, store)
+        prebuilt_pkgs = [p for p in selected if p.path not in found]
+        binmod.refuse_prebuilt_include(prebuilt_pkgs, settings)
+
+        scratch = {p.path: scratches.enter_context(store.scratch("prebuilt")) for p in prebuilt_pkgs}
+
+        def take(pkg: Package) -> binmod.Binaries:
+            progress.stage(pkg.code_uri, "binaries", "prebuilt")
+            return binmod.take_prebuilt(pkg, settings, scratch[pkg.path])
+
+        # Everything that can refuse does so before minutes of compiling: prebuilt binaries are
+        # taken and checked, include lists read, and every handler's library checked first.
+        taken = dict(zip([p.path for p in prebuilt_pkgs], parallel.map(take, prebuilt_pkgs, jobs=settings.parallel)))
+        data = {p.path: binmod.source_data(p, settings) for p in selected if p.path in found}
+        binmod.check_libraries(selected, found, taken)
 
         def compiling(pkg: Package, n: int) -> None:
             checked.result()  # before minutes of compiling, not after
@@ -75,15 +96,10 @@ def build_images(template: Path, settings: Settings, *, only: Sequence[str] = ()
             target = (push_to or {}).get(pkg.path)
             names = tuple((push_names or {}).get(pkg.path, ()))
             if pkg.path in compiled:
-                bins = compiled[pkg.path]
-                return _image(pkg, bins, opts, store, rev, base_id, progress, target, names), bins
-            with store.scratch("prebuilt") as scratch:
-                progress.stage(pkg.code_uri, "binaries", "prebuilt")
-                taken = prebuilt.take(pkg, binmod.handlers_of(pkg), scratch, allow_dynamic=settings.allow_dynamic,
-                                      max_bytes=settings.max_binary_size * 1024 * 1024,
-                                      prebuilt_flag="prebuilt" in settings.sources)
-                bins = binmod.Binaries(files=taken.files, source="prebuilt", digests=taken.digests)
-                return _image(pkg, bins, opts, store, rev, base_id, progress, target, names), bins
+                bins = dataclasses.replace(compiled[pkg.path], data=data.get(pkg.path, ()))
+            else:
+                bins = taken[pkg.path]
+            return _image(pkg, bins, opts, store, rev, base_id, progress, target, names), bins
 
         done = parallel.map(one, selected, jobs=settings.parallel)
     checked.result(required=False)
@@ -103,6 +119,15 @@ def _image(pkg: Package, bins: binmod.Binaries, opts: ImageSettings, store: Stor
     return img
 
 
+def _placeholders(result: BuildResult, uris: Mapping[Path, str], template: Path) -> None:
+    """``--package``: the other packages keep an image reference no build made this run."""
+    left = [p for p in result.plan.packages if p.path not in uris]
+    if left:
+        shown = ", ".join(f"{p.code_uri} ({p.image})" for p in left)
+        log.warning("not built this run (--package): %d package(s) keep a placeholder ImageUri that no build made: "
+                    "%s; `shimimg build -t %s` builds them all", len(left), shown, shlex.quote(str(template)))
+
+
 def summary(result: BuildResult, output: Path) -> dict:
     from shimimg.commands.schema import build_document
 
@@ -115,6 +140,7 @@ def run(*, template: Path, output: Path | None, settings: Settings, packages: Se
     doc, result = build_images(template, settings, only=packages)
     uris = {img.package.path: img.tag for img in result.images}
     out = outmod.write_template(doc, result.plan, uris, settings, template, output, only=packages)
+    _placeholders(result, uris, template)
     if as_json:
         ui.print_json(summary(result, out))
         return 0

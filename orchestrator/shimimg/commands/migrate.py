@@ -10,6 +10,7 @@ is there (the template itself, or ``-o OUT``) and prints the difference.
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import sys
 from collections.abc import Sequence
@@ -18,17 +19,32 @@ from pathlib import Path
 from shimimg import ui
 from shimimg.commands.output import check as check_outputs
 from shimimg.commands.output import default_output, report_relocations, write
-from shimimg.commands.planning import announce_arch_changes
+from shimimg.commands.planning import announce_arch_changes, discover_plan
 from shimimg.config import Settings
 from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
 from shimimg.fsutil import atomic_write_bytes, atomic_write_text, check_no_link, check_output, same_file
 from shimimg.plan import Plan
 from shimimg.readfile import TEMPLATE_MAX, read_bytes
-from shimimg.template import discover, load_document, render_migrated
+from shimimg.template import load_document, render_migrated
 from shimimg.template.textdiff import unified_diff
 from shimimg.trust import check_output_path, checkout_root, inside, untrusted_roots
 
 _EXAMPLE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/orders:v1"
+
+
+def _write_command(template: Path, output: Path | None, image_uris: Sequence[str], settings: Settings) -> str:
+    """The command that writes what --check compared, as the user would paste it."""
+    args = ["shimimg", "migrate", "-t", str(template)]
+    args += ["-o", str(output)] if output is not None else ["--in-place"]
+    given = {k for k, v in settings.sources.items() if v == "command line"}
+    if "arch" in given:
+        args += ["--arch", settings.arch]
+    args += [f for t in settings.go_tags if "go_tags" in given for f in ("--go-tag", t)]
+    for name, flag in (("direct", "--direct"), ("drop_layers", "--drop-layers"), ("consolidate", "--consolidate")):
+        if name in given and getattr(settings, name):
+            args.append(flag)
+    args += [f for uri in image_uris for f in ("--image-uri", uri)]
+    return shlex.join(args)
 
 
 def run(
@@ -52,7 +68,7 @@ def run(
     elif not same_file(output or default_output(template), template):
         check_outputs(template, output)
     doc = load_document(template)
-    plan = discover(doc, arch=settings.arch)
+    plan = discover_plan(doc, settings)
     announce_arch_changes(plan)
     uris = parse_image_uris(image_uris, plan, doc.directory)
     if check:
@@ -73,7 +89,8 @@ def run(
             ui.info("%s is up to date", target)
             return EXIT_OK
         sys.stdout.write(unified_diff(current or "", text, str(target), f"{target} (migrated)"))
-        ui.info("%s would change: run `shimimg migrate` without --check to write it", target)
+        ui.info("%s would change: run `%s` to write it", target,
+                _write_command(template, output, image_uris, settings))
         return EXIT_ERROR
 
     if in_place:

@@ -53,9 +53,27 @@ def announce_arch_changes(plan: Plan) -> None:
         log.warning("%s → %s: %s; pass --arch %s to keep %s", old, new, shown, old, old)
 
 
+def discover_plan(doc: Any, settings: Settings) -> Plan:
+    """The plan of ``doc``; with ``--consolidate``, merged into one package per Go module (which
+    takes go: every function's main package must be known to know its module)."""
+    plan = discover(doc, arch=settings.arch, consolidate=settings.consolidate)
+    if not settings.consolidate or not plan.packages:
+        return plan
+    from shimimg import binaries as binmod
+    from shimimg.cache import Store
+    from shimimg.consolidate import consolidate
+
+    store = Store(settings.cache_dir, doc.path.resolve().parent, allow_in_checkout=settings.cache_in_checkout)
+    with store.locked():
+        where = binmod.modules(plan.packages, settings, store)
+        found = binmod.resolve(plan.packages, where, settings, store)
+    plan, _ = consolidate(plan, where, found)
+    return plan
+
+
 def load_plan(template: Path, settings: Settings) -> tuple[Any, Plan]:
     doc = load_document(template)
-    plan = discover(doc, arch=settings.arch)
+    plan = discover_plan(doc, settings)
     # Before any compiling: the same refusals migrate gives (unbuildable functions, Layers).
     check_migratable(doc, plan, settings.drop_layers)
     if not plan.packages:
@@ -83,7 +101,7 @@ def refuse_outside(plan: Plan, packages: Sequence[Package], settings: Settings) 
                  "if its files belong in the image")
 
 
-def _matches(pkg: Package, key: str, base: Path) -> bool:
+def matches_package(pkg: Package, key: str, base: Path) -> bool:
     if strip_dot_slash(key).rstrip("/") == strip_dot_slash(pkg.code_uri).rstrip("/"):
         return True
     try:
@@ -97,9 +115,9 @@ def select(plan: Plan, only: Sequence[str]) -> list[Package]:
     if not only:
         return list(plan.packages)
     base = plan.template.parent
-    unknown = [k for k in only if not any(_matches(p, k, base) for p in plan.packages)]
+    unknown = [k for k in only if not any(matches_package(p, k, base) for p in plan.packages)]
     if unknown:
         raise ShimimgError(f"--package names no package of {plan.template}: {', '.join(unknown)}",
                            problems=[f"{p.code_uri} ({len(p.functions)} function(s))" for p in plan.packages],
                            hint="name packages by their CodeUri, as listed above")
-    return [p for p in plan.packages if any(_matches(p, k, base) for k in only)]
+    return [p for p in plan.packages if any(matches_package(p, k, base) for k in only)]

@@ -69,19 +69,26 @@ def push_document(result: Any, pushed: Sequence[Any], output: Path, *, template:
     return doc
 
 
-def plan_document(plan: Plan, sources: dict[Path, Any], warnings: Sequence[str]) -> dict[str, Any]:
-    """``sources``: package path → (how its binaries are made, its module, {handler: Resolved})."""
+def plan_document(plan: Plan, reports: dict[Path, Any], problems: Sequence[str],
+                  notes: Sequence[str] = ()) -> dict[str, Any]:
+    """``reports``: package path → ``commands.plan.Report`` (binaries, module, mains, libraries,
+    files beside the binaries, findings)."""
     doc = _head("plan", plan.template)
     doc["packages"] = []
     for pkg in plan.packages:
-        how, module, resolved = sources.get(pkg.path, ("prebuilt", None, {}))
+        report = reports.get(pkg.path)
+        how = report.how if report else "prebuilt"
         item = _package(pkg)
         item.update({"exists": _exists(pkg.path), "image": pkg.image, "binaries": how,
-                     "module": str(module) if module else None})
+                     "module": str(report.module) if report and report.module else None,
+                     "data": [{"path": rel, "bytes": n} for rel, n in (report.data if report else [])],
+                     "uncovered": [{"pattern": g, "files": n} for g, n in (report.uncovered if report else [])],
+                     "notes": list(report.notes) if report else []})
         item["functions"] = []
         for fn in pkg.functions:
             f = function_doc(fn)
-            r = resolved.get(fn.binary)
+            r = report.resolved.get(fn.binary) if report else None
+            lib = report.libraries.get(fn.binary) if report else None
             f.update({
                 "resource_type": fn.resource_type, "runtime": fn.runtime, "arch": pkg.arch,
                 "template_arch": fn.template_arch, "memory": fn.memory, "timeout": fn.timeout,
@@ -89,6 +96,8 @@ def plan_document(plan: Plan, sources: dict[Path, Any], warnings: Sequence[str])
                 "environment": dict(fn.environment), "layers": fn.layers,
                 "main": ({"dir": str(r.main_dir), "import_path": r.import_path, "rule": r.rule, "why": r.why}
                          if r is not None else None),
+                # null: not known (a zip not built yet)
+                "library": lib.to_json() if lib is not None else None,
             })
             item["functions"].append(f)
         doc["packages"].append(item)
@@ -97,7 +106,13 @@ def plan_document(plan: Plan, sources: dict[Path, Any], warnings: Sequence[str])
     doc["untouched"] = [{"logical_id": u.logical_id, "reason": u.reason} for u in plan.untouched]
     doc["arch_changes"] = [{"logical_id": fn.logical_id, "from": old, "to": new}
                            for fn, old, new in plan.arch_changes()]
-    doc["warnings"] = list(warnings)
+    # Problems that make build refuse (a pipeline gates on these), then findings that do not.
+    doc["warnings"] = list(problems)
+    doc["notes"] = list(notes)
+    # --consolidate: each image after merging, and the packages (CodeUris) it replaces.
+    doc["consolidation"] = [{"code_uri": m.code_uri, "module": str(m.module), "before": list(m.before),
+                             "functions": m.functions, "binaries": m.binaries, "workspace": m.workspace}
+                            for m in plan.merges]
     return doc
 
 

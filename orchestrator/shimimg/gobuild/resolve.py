@@ -2,14 +2,15 @@
 
 Rules, first match wins (``shimimg plan`` shows which one decided each handler):
 
+0. with ``--consolidate``, the main package each function had before its package was merged
+   into its module's (see ``shimimg.consolidate``);
 1. a per-package mapping (``[packages."<CodeUri>".handlers]``);
 2. the CodeUri folder is itself a main package: it is every function's binary, whatever the
    Handler is called (SAM's own go builder does the same);
 3. a template-wide mapping (``[handlers]``);
 4. ``cmd/<name>`` below the CodeUri, then below the module root;
 5. the one main package in the module named like the binary (its folder, or a ``cmd`` folder
-   inside a folder of that name); several such mains are refused, listing them. Not for a CodeUri
-   folder that does not exist.
+   inside a folder of that name); several such mains are refused, listing them.
 
 What is a main package, and where, is what ``go list`` says (with the build's tags), not a guess.
 A mapping value is a path relative to the module root (``./cmd/x`` or ``cmd/x``) to a main package; anything else is
@@ -21,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -30,6 +31,7 @@ RULE_CODEURI_MAIN = "CodeUri is a main package"
 RULE_TEMPLATE_MAP = "template mapping"
 RULE_CMD = "cmd/<name>"
 RULE_NAMED = "only main named like the binary"
+RULE_CONSOLIDATED = "consolidated"
 _EXCLUDED = re.compile(r"build constraints exclude all Go files")
 
 
@@ -86,10 +88,19 @@ class Request:
     package_table: str  # e.g. [packages."./".handlers], for messages
     template_table: str  # e.g. [handlers]
     config_name: str  # shimimg.toml or pyproject.toml
+    # --consolidate's provided.* bootstrap functions: only a mapping or the CodeUri being a main
+    # package may serve them (never a guess by name); the rest are left alone, not refused.
+    optional: bool = False
+    # --consolidate: handler → (main package folder, why) as resolved before packages were merged
+    consolidated: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class Problems(list):
-    """Problems of one package, all reported at once."""
+    """Problems of one package, all reported at once; ``left``: optional handlers left alone, and why."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left: list[tuple[str, str]] = []
 
 
 def binary_name(handler: str) -> str:
@@ -149,12 +160,26 @@ def resolve(req: Request, listing: Listing, *, config_file: str) -> tuple[list[R
     for handler, functions in req.handlers:
         name = binary_name(handler)
         who = f"{handler} ({functions})"
+        if handler in req.consolidated:
+            value, why = req.consolidated[handler]
+            target, refused = check_mapping(value, listing)
+            if target is None:  # the module changed since: say so rather than build something else
+                problems.append(f"{who}: {value}, its main package before consolidation, is refused now: {refused}")
+            else:
+                out.append(_resolved(handler, name, target, listing, RULE_CONSOLIDATED, f"consolidated; was {why}"))
+            continue
         if handler in req.package_map:
             mapped(handler, name, who, req.package_map[handler], req.package_table, RULE_PACKAGE_MAP)
             continue
         if codeuri_main:
             out.append(_resolved(handler, name, req.path, listing, RULE_CODEURI_MAIN,
                                  f"the CodeUri {req.code_uri} is a main package"))
+            continue
+        if req.optional:
+            why = ("the build tags exclude its Go files" if listing.excluded(req.path) else
+                   "it is not a Go main package (go list)")
+            problems.left.append((handler, f"{req.code_uri} holds the bootstrap's code, but {why}: left as a custom "
+                                           "runtime"))
             continue
         if listing.excluded(req.path):
             problems.append(f"{who}: the CodeUri {req.code_uri} holds Go files that the build tags exclude")
@@ -172,9 +197,9 @@ def resolve(req: Request, listing: Listing, *, config_file: str) -> tuple[list[R
             problems.append(f"{who}: {_rel(excluded[0], listing.root)} holds Go files, but the build tags exclude "
                             "all of them")
             continue
-        # A CodeUri that does not exist is most likely a typo: only explicit mappings and the
-        # module's cmd/<name> may serve it, never a main found by its name somewhere else.
-        named = _named_like(listing, name) if req.path.is_dir() else []
+        # Whether or not the CodeUri folder exists (a zip's folder not built yet, a Makefile's
+        # output folder): the name is what ties a binary to its main, and a second candidate refuses.
+        named = _named_like(listing, name)
         if len(named) == 1:
             out.append(_resolved(handler, name, named[0], listing, RULE_NAMED,
                                  f"{_rel(named[0], listing.root)} is the only main package named {name}"))
@@ -196,14 +221,23 @@ def _resolved(handler: str, name: str, main_dir: Path, listing: Listing, rule: s
 
 
 def mapping_hint(req: Request, unresolved: Sequence[str], listing: Listing) -> str:
-    """The exact table to paste, listing every unresolved handler of the package."""
+    """The table to paste, listing every unresolved handler of the package.
+
+    A line names a real main package only when it is the one main named like the binary; every
+    other line holds a placeholder that cannot resolve, so pasting the table as shown can never
+    make a handler run its neighbour's code."""
     mains = [_rel(d, listing.root) for d in listing.mains()]
-    example = mains[0] if mains else "./path/to/main"
-    lines = "\n".join(f'    "{h}" = "{example}"' for h in unresolved)
+    lines = []
+    for h in unresolved:
+        name = binary_name(h)
+        named = _named_like(listing, name)
+        value = _rel(named[0], listing.root) if len(named) == 1 else f"./path/to/{name}"
+        lines.append(f'    "{h}" = "{value}"')
     listed = ", ".join(mains[:12]) + (", ..." if len(mains) > 12 else "")
     known = f" (main packages in the module: {listed})" if mains else ""
-    return (f"map each to its main package in {req.config_name} beside the template{known}:\n"
-            f"    {req.package_table}\n{lines}")
+    return (f"map each to its main package in {req.config_name} beside the template{known}, replacing each "
+            f"./path/to/... with the folder of that handler's main package:\n    {req.package_table}\n"
+            + "\n".join(lines))
 
 
 def shared_across_main_codeuris(resolved: Mapping[str, Sequence[Resolved]],

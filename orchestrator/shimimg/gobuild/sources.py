@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from shimimg import lambdalib
 from shimimg.errors import ShimimgError
 from shimimg.gobuild import closure, stamp, tags
-from shimimg.gobuild.gocmd import BuildEnv, go_env, go_list
+from shimimg.gobuild.gocmd import NORPC, BuildEnv, go_env, go_list
 from shimimg.gobuild.resolve import (
     Listing,
     Request,
@@ -28,7 +29,7 @@ from shimimg.gobuild.resolve import (
 )
 
 log = logging.getLogger("shimimg.go")
-_VERSION = 1  # of the recorded answers' format
+_VERSION = 2  # of the recorded answers' format
 
 
 class Stamps(Protocol):
@@ -62,6 +63,10 @@ class PackageSources:
     keys: Mapping[str, str]  # handler → key
     warnings: tuple[str, ...] = ()
     from_stamp: bool = False  # answered from the record, no go run
+    # handler → the aws-lambda-go its main links, from the module's build list (see lambdalib)
+    libraries: Mapping[str, lambdalib.Library] = field(default_factory=dict)
+    # optional handlers (--consolidate's bootstrap functions) no main package serves, and why
+    left: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -101,8 +106,8 @@ def sources(module: Module, requests: Sequence[Request], build: BuildEnv, stamps
     """Resolve and key every request (package) of one module: one ``go list ./...`` and one
     ``go list -deps`` for all of them, or none when the record still holds."""
     name = "mod-" + _digest(str(module.root), build.describe(), module.env,
-                            [(r.code_uri, str(r.path), r.handlers, dict(r.package_map), dict(r.template_map))
-                             for r in requests])
+                            [(r.code_uri, str(r.path), r.handlers, dict(r.package_map), dict(r.template_map),
+                              r.optional) for r in requests])
     record = stamps.get_stamp(name)
     if record and record.get("v") == _VERSION and stamp.unchanged(record["stat"]):
         return [_from_record(module, item, True) for item in record["packages"]]
@@ -125,9 +130,11 @@ def sources(module: Module, requests: Sequence[Request], build: BuildEnv, stamps
     hints: list[str] = []
     excluded_dirs: list[Path] = []
     warnings: dict[str, list[str]] = {}
+    left: dict[str, list[tuple[str, str]]] = {}
     for req in requests:
         items, probs = resolve(req, listing, config_file=config_file)
         resolved[req.code_uri] = items
+        left[req.code_uri] = probs.left
         if not req.path.exists():
             warnings.setdefault(req.code_uri, []).append(
                 f"CodeUri {req.code_uri} does not exist ({req.path}); its handlers are built from the module "
@@ -147,6 +154,8 @@ def sources(module: Module, requests: Sequence[Request], build: BuildEnv, stamps
         raise ShimimgError(f"cannot tell which main package to build for {len(problems)} handler(s) in "
                            f"{module.root}", problems=problems, hint=hint)
     _refuse_tag_fallbacks(resolved, listing, entries, build)
+    for code_uri, gated in _tag_gated(resolved, listing, build).items():
+        warnings.setdefault(code_uri, []).extend(gated)
     previous = (record or {}).get("hashes") if record and record.get("v") == _VERSION else None
     hasher = closure.Hasher(previous)
     fingerprint = f"{module.fingerprint} {build.describe()}"
@@ -154,9 +163,13 @@ def sources(module: Module, requests: Sequence[Request], build: BuildEnv, stamps
     key_of, read = closure.keys(entries, by_import, fingerprint=fingerprint,
                                 modcache=module.env.get("GOMODCACHE", ""),
                                 workspace_files=module.workspace_files, hasher=hasher)
+    libs = lambdalib.from_go_list(entries, by_import)
     out = [PackageSources(req.code_uri, module, tuple(resolved[req.code_uri]),
                           {r.handler: key_of[r.import_path] for r in resolved[req.code_uri]},
-                          tuple(warnings.get(req.code_uri, ()))) for req in requests]
+                          tuple(warnings.get(req.code_uri, ())),
+                          libraries={r.handler: libs[r.import_path] for r in resolved[req.code_uri]},
+                          left=tuple(left[req.code_uri]))
+           for req in requests]
     # The stamp: the module tree (new mains, new files), every file a key read, and their folders.
     stat = dict(before)
     stat.update({p: hasher.now[p][0] for p in read if p not in stat and p in hasher.now})
@@ -214,14 +227,34 @@ def _refuse_tag_fallbacks(resolved: Mapping[str, Sequence[Resolved]], listing: L
                            "leave out", problems=problems, hint=tags.hint(folders, build.tags))
 
 
+def _tag_gated(resolved: Mapping[str, Sequence[Resolved]], listing: Listing, build: BuildEnv) -> dict[str, list[str]]:
+    """Main packages with files the build's tags leave out (go list's IgnoredGoFiles): if the
+    handler needs them, go build fails a minute from now with "undefined: ...". Said up front."""
+    out: dict[str, list[str]] = {}
+    for code_uri, items in resolved.items():
+        for r in items:
+            ignored = (listing.packages.get(r.main_dir) or {}).get("IgnoredGoFiles") or []
+            wanted = [t for t in tags.constraint_tags(r.main_dir / f for f in ignored)
+                      if t not in build.tags and t != NORPC]
+            if wanted:
+                flags = " ".join(f"--go-tag {t}" for t in wanted)
+                out.setdefault(code_uri, []).append(
+                    f"{code_uri}: {r.handler}: {r.import_path} leaves out {', '.join(sorted(ignored))} unless built "
+                    f"with tags {', '.join(wanted)}; if the handler needs them, pass {flags}")
+    return out
+
+
 def _to_record(ps: PackageSources) -> dict:
     return {"code_uri": ps.code_uri, "handlers": [r.to_json() for r in ps.handlers], "keys": dict(ps.keys),
-            "warnings": list(ps.warnings)}
+            "warnings": list(ps.warnings), "libraries": {h: lib.to_json() for h, lib in ps.libraries.items()},
+            "left": [list(x) for x in ps.left]}
 
 
 def _from_record(module: Module, item: Mapping[str, Any], from_stamp: bool) -> PackageSources:
     return PackageSources(item["code_uri"], module, tuple(Resolved.from_json(h) for h in item["handlers"]),
-                          dict(item["keys"]), tuple(item.get("warnings", ())), from_stamp)
+                          dict(item["keys"]), tuple(item.get("warnings", ())), from_stamp,
+                          {h: lambdalib.Library.from_json(d) for h, d in item.get("libraries", {}).items()},
+                          tuple((h, why) for h, why in item.get("left", ())))
 
 
 def group(requests: Sequence[tuple[Request, Module]]) -> list[ModuleRequest]:

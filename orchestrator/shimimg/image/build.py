@@ -109,7 +109,7 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
         return store.digest(path)
 
     ctx = ctxmod.stage(store.context_dir(slug), binaries=bins.files, shim=None if opts.direct else shim_path(),
-                       linkable=store.root, digest=digest)
+                       linkable=store.root, digest=digest, data=bins.data)
     for path in bins.files.values():
         if path.name == "binary" and store.root in path.parents:
             store.refresh(path)  # the hard link into the context moved its ctime

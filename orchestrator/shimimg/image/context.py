@@ -79,9 +79,14 @@ def _holds(folder: Path, entries: Sequence[tuple[str, Path, str]]) -> bool:
     return True
 
 
-def _stage_layer(root: Path, entries: Sequence[tuple[str, Path, str]], linkable: Path | None = None) -> Layer:
-    """Stage (image path, source, digest) entries as one content-addressed folder."""
-    name = _folder_name([(dest, digest) for dest, _, digest in entries])
+def _stage_layer(root: Path, entries: Sequence[tuple[str, Path, str]], linkable: Path | None = None,
+                 modes: Mapping[str, int] | None = None) -> Layer:
+    """Stage (image path, source, digest) entries as one content-addressed folder; every file is
+    0755 unless ``modes`` gives another mode for its image path."""
+    modes = modes or {}
+    # A mode joins the name only where one is given: binaries' folder names stay as they were.
+    name = _folder_name([(dest, f"{digest} {modes[dest]:o}" if dest in modes else digest)
+                         for dest, _, digest in entries])
     folder = root / name
     check_no_link(folder, "build context")
     if folder.is_dir() and not _holds(folder, entries):
@@ -95,7 +100,7 @@ def _stage_layer(root: Path, entries: Sequence[tuple[str, Path, str]], linkable:
             target = tmp / dest
             target.parent.mkdir(parents=True, exist_ok=True)
             _place(src, target, linkable)
-            os.chmod(target, 0o755)
+            os.chmod(target, modes.get(dest, 0o755))
         # Every folder on the way too: the layer tar records them.
         for dirpath, _, filenames in os.walk(tmp, topdown=False):
             for fn in filenames:
@@ -113,8 +118,11 @@ def stage(
     shim: Path | None,
     linkable: Path | None = None,
     digest: Callable[[Path], str] = sha256_file,
+    data: Sequence[tuple[str, Path, str, bool]] = (),
 ) -> Context:
-    """Stage ``binaries`` (path in the package, e.g. "bin/x" → file) and the shim under ``root``.
+    """Stage ``binaries`` (path in the package, e.g. "bin/x" → file), the files the package carries
+    beside them (``data``: (path in the package, file, sha256, executable)) and the shim under
+    ``root``. The data files share one layer: they change together, with the package's content.
 
     Folders no longer used are removed, so the context holds exactly this image's files.
     """
@@ -122,6 +130,10 @@ def stage(
     layers: list[Layer] = []
     if shim is not None:
         layers.append(_stage_layer(root, [(SHIM_PATH, shim, sha256_file(shim))]))
+    if data:
+        entries_d = [(f"{TASK_ROOT}/{rel}", src, digest_) for rel, src, digest_, _ in sorted(data)]
+        modes = {f"{TASK_ROOT}/{rel}": 0o755 if executable else 0o644 for rel, _, _, executable in data}
+        layers.append(_stage_layer(root, entries_d, linkable, modes))
     ordered = sorted(binaries.items())
     entries = [(f"{TASK_ROOT}/{rel}", src, digest(src)) for rel, src in ordered]
     for e in entries[:MAX_BINARY_LAYERS]:

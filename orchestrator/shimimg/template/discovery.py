@@ -18,6 +18,7 @@ functions moves with them, built or not: it is one of that multi-binary package'
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Iterator
@@ -123,8 +124,11 @@ def _merged(node: Node | None) -> dict[str, Node]:
     return out
 
 
-def discover(doc: Document, *, arch: str = "arm64") -> Plan:
-    """The plan for ``doc``: its Go zip functions grouped into packages, one image each."""
+def discover(doc: Document, *, arch: str = "arm64", consolidate: bool = False) -> Plan:
+    """The plan for ``doc``: its Go zip functions grouped into packages, one image each.
+
+    ``consolidate``: provided.* functions with Handler bootstrap built from Go (SAM's Go layout)
+    move too; ``shimimg.consolidate`` then merges packages into one image per Go module."""
     target = check_arch(arch)
     found: dict[Path, tuple[Local, list[Function]]] = {}
     skipped: list[Skipped] = []
@@ -132,7 +136,7 @@ def discover(doc: Document, *, arch: str = "arm64") -> Plan:
     pending: list[tuple[Local, Function, str]] = []  # provided functions whose package decides
     probe = Probe()
     for site in function_sites(doc):
-        outcome = _classify(doc, site, probe)
+        outcome = _classify(doc, site, probe, consolidate)
         if isinstance(outcome, Untouched):
             untouched.append(outcome)
         elif isinstance(outcome, Skipped):
@@ -154,8 +158,63 @@ def discover(doc: Document, *, arch: str = "arm64") -> Plan:
         image = unique_image(image_name(local, doc.directory), path, taken)
         fns.sort(key=lambda f: order[f.logical_id])
         packages.append(Package(local.code_uri, path, local.kind, image, target, tuple(fns)))
+    packages, folded = _refuse_make_folding(packages, doc)
+    skipped += folded
     untouched.sort(key=lambda u: order[u.logical_id])
+    skipped.sort(key=lambda s: order[s.logical_id])
     return Plan(doc.path.absolute(), tuple(packages), tuple(skipped), tuple(untouched))
+
+
+def _refuse_make_folding(packages: list[Package], doc: Document) -> tuple[list[Package], list[Skipped]]:
+    """Functions of one package that share a Handler while SAM builds each with its own
+    ``make build-<LogicalId>`` target (Metadata BuildMethod: makefile): each had its own binary
+    under that name, and one image holds one file there. Refused, never folded onto one binary."""
+    kept: list[Package] = []
+    skipped: list[Skipped] = []
+    sites = {s.logical_id: s for s in function_sites(doc)}
+    for pkg in packages:
+        by_binary: dict[str, list[Function]] = {}
+        for fn in pkg.functions:
+            by_binary.setdefault(fn.binary, []).append(fn)
+        folded = {fn.logical_id for fns in by_binary.values() if len(fns) > 1
+                  and any((f.build_method or "").lower() == "makefile" for f in fns) for fn in fns}
+        for fns in by_binary.values():
+            if not folded & {f.logical_id for f in fns}:
+                continue
+            names = ", ".join(f.logical_id for f in fns)
+            for fn in fns:
+                skipped.append(Skipped(
+                    fn.logical_id,
+                    f"shares Handler {fn.handler} in CodeUri {pkg.code_uri} with {names}, but SAM builds each of "
+                    f"them with its own `make build-<LogicalId>` target (Metadata BuildMethod: makefile): their "
+                    f"binaries differ, and one image holds one {fn.binary}",
+                    fix=f"give each function its own Handler (e.g. Handler: bin/{_snake(fn.logical_id)}) and map it "
+                    "to its main package in shimimg.toml [handlers]",
+                    line=doc.line(sites[fn.logical_id].key)))
+        rest = tuple(fn for fn in pkg.functions if fn.logical_id not in folded)
+        if rest:
+            kept.append(dataclasses.replace(pkg, functions=rest))
+    return kept, skipped
+
+
+def _snake(logical_id: str) -> str:
+    base = re.sub(r"Function$", "", logical_id) or logical_id
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", base).lower()
+
+
+def _build_method(resource: MappingNode) -> str | None:
+    return literal(get(get(resource, "Metadata"), "BuildMethod"))
+
+
+def is_cdk(doc: Document) -> bool:
+    """A template the AWS CDK synthesised (cdk.out): its source is the CDK app, not this file."""
+    for _, resource in doc.resources():
+        if literal(get(resource, "Type")) == "AWS::CDK::Metadata":
+            return True
+        meta = get(resource, "Metadata")
+        if get(meta, "aws:cdk:path") is not None or get(meta, "aws:asset:path") is not None:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -165,7 +224,8 @@ class _Pending:
     reason: str  # why it stays when no go1.x function shares its package
 
 
-def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function] | Skipped | Untouched | _Pending:
+def _classify(doc: Document, site: Site, probe: Probe,
+              consolidate: bool = False) -> tuple[Local, Function] | Skipped | Untouched | _Pending:
     props = effective(doc, site)
     leave = functools.partial(Untouched, site.logical_id)
     package_type = props.get("PackageType")
@@ -194,8 +254,12 @@ def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function]
             f"Handler is given by an intrinsic ({_describe(handler_node)}), so the binary is unknown",
             "write the binary's path in the package, e.g. Handler: bin/my_function",
         )
-    if not go and strip_dot_slash(handler) == "bootstrap":
-        return leave(f"{runtime} with Handler bootstrap: already a custom runtime")
+    bootstrap = not go and strip_dot_slash(handler) == "bootstrap"
+    if bootstrap:
+        method = _build_method(site.resource)
+        if method and method.lower() != "go1.x":
+            return leave(f"{runtime} with Handler bootstrap built by BuildMethod {method}: what that build makes is "
+                         "not known to shimimg; left as a custom runtime")
     bad = _bad_handler(handler)
     if bad:
         return skip(f"Handler {handler!r} {bad}", "write the binary's path relative to the package, e.g. bin/my_func")
@@ -207,6 +271,10 @@ def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function]
     code = _code_location(doc, site, props, probe)
     if isinstance(code, tuple):
         return skip(*code)
+    if bootstrap:
+        why = _bootstrap_untouched(runtime or "", code, _build_method(site.resource), consolidate)
+        if why:
+            return leave(why)
     if _merged(site.properties):
         return skip(
             "its Properties use a YAML merge key (<<), which the rewrite cannot edit without changing "
@@ -226,11 +294,43 @@ def _classify(doc: Document, site: Site, probe: Probe) -> tuple[Local, Function]
         environment=env,
         layers=get(site.properties, "Layers") is not None,
         template_arch=literal(first) if first is not None else None,
+        build_method=_build_method(site.resource),
+        go_bootstrap=bootstrap,
     )
-    if not go and not probe.holds(code, handler):
+    if not go and not bootstrap and not probe.holds(code, handler):
         return _Pending(code, fn, f"{runtime} with Handler {handler}, but {code.code_uri} holds no such file and no "
                                   "go.mod, and no go1.x function shares it: an ordinary custom runtime")
     return code, fn
+
+
+# cfn-lint's runtime data: provided.al2 (and provided before it) are deprecated; after these dates
+# functions on them can no longer be created, then no longer updated.
+AL2_DATES = ("deprecated on 2026-07-31; creating functions on it is blocked from 2027-02-01, updating them "
+             "from 2027-03-03")
+
+
+def _bootstrap_untouched(runtime: str, code: Local, method: str | None, consolidate: bool) -> str | None:
+    """Why a provided.* function with Handler bootstrap stays as it is, or None when it moves."""
+    if code.kind == "zip":
+        return f"{runtime} with Handler bootstrap in a zip ({code.code_uri}): one prebuilt bootstrap, left as a " \
+               "custom runtime"
+    go = (method or "").lower() == "go1.x" or _has_go(code.path)
+    if not go:
+        return f"{runtime} with Handler bootstrap and no Go in {code.code_uri}: left as a custom runtime"
+    if consolidate:
+        return None
+    if runtime == "provided.al2023":
+        return ("provided.al2023 Go function (a bootstrap of its own): a current runtime, left as it is; "
+                "--consolidate moves it into one image per Go module")
+    return (f"{runtime} Go function (a bootstrap of its own): {runtime} is {AL2_DATES}; --consolidate moves it into "
+            "one image per Go module")
+
+
+def _has_go(path: Path) -> bool:
+    try:
+        return path.is_dir() and any(p.suffix == ".go" and not p.name.endswith("_test.go") for p in path.iterdir())
+    except OSError:
+        return False
 
 
 def _bad_handler(handler: str) -> str | None:
@@ -276,10 +376,10 @@ def _code_location(doc: Document, site: Site, props: dict[str, Node], probe: Pro
         keys = {k.value for k, _ in members(node)}
         if sam and {"Bucket", "Key"} <= keys:
             uri = f"s3://{_shown(get(node, 'Bucket'))}/{_shown(get(node, 'Key'))}"
-            return f"CodeUri is an S3 object ({uri}); shimimg builds from local files", _fix_s3(field)
+            return f"CodeUri is an S3 object ({uri}); shimimg builds from local files", _fix_s3(field, doc, site)
         if not sam and "S3Bucket" in keys:
             uri = f"s3://{_shown(get(node, 'S3Bucket'))}/{_shown(get(node, 'S3Key'))}"
-            return f"Code is an S3 object ({uri}); shimimg builds from local files", _fix_s3(field)
+            return f"Code is an S3 object ({uri}); shimimg builds from local files", _fix_s3(field, doc, site)
         if not sam and "ZipFile" in keys:
             return "Code.ZipFile is inline source, which cannot hold a Go binary", fix_local
         if not sam and "ImageUri" in keys:
@@ -291,7 +391,7 @@ def _code_location(doc: Document, site: Site, props: dict[str, Node], probe: Pro
     if _URL.match(text):
         scheme = text.split(":", 1)[0].lower()
         if scheme == "s3":
-            return f"{field} is in S3 ({text}); shimimg builds from local files", _fix_s3(field)
+            return f"{field} is in S3 ({text}); shimimg builds from local files", _fix_s3(field, doc, site)
         return f"{field} is a remote URL ({text}); shimimg builds from local files", fix_local
     found = probe.locate(doc.directory, text)
     return found if isinstance(found, Local) else (f"{field} {found}", fix_local)
@@ -302,7 +402,13 @@ def _shown(node: Node | None) -> str:
     return text if text is not None else "<intrinsic>"
 
 
-def _fix_s3(field: str) -> str:
+def _fix_s3(field: str, doc: Document, site: Site) -> str:
+    if is_cdk(doc):
+        asset = literal(get(get(site.resource, "Metadata"), "aws:asset:path"))
+        where = f" (its asset folder: {asset} in cdk.out)" if asset else ""
+        return ("this template is synthesised by the AWS CDK, so a rewrite would be lost at the next `cdk synth`: "
+                f"change the function in the CDK app instead, to an image function{where}, e.g. "
+                "lambda.DockerImageFunction with DockerImageCode.fromImageAsset")
     return f"download the package (aws s3 cp) next to the template and set {field} to its local path"
 
 

@@ -132,6 +132,23 @@ def _migrate_function(
         _edit_properties(editor, site, props, new, uri, pkg.arch if set_arch else None, drop_layers)
     if opt_out:
         _opt_out(editor, site, opt_out)
+    _drop_go_build_metadata(editor, site)
+
+
+def _drop_go_build_metadata(editor: Editor, site: Site) -> None:
+    """SAM's Go builder (``Metadata: BuildMethod: go1.x``, its ``BuildProperties``) built the zip
+    the function no longer has: it goes, and Metadata with it when nothing else is left."""
+    meta = get(site.resource, "Metadata")
+    if (literal(get(meta, "BuildMethod")) or "").lower() != "go1.x":
+        return
+    res = editor.collection(site.resource, f"resource {site.logical_id}", site.key)
+    me = editor.collection(meta, f"the Metadata of {site.logical_id}", member(site.resource, "Metadata")[0])
+    keys = [i for i in (me.index(k) for k in ("BuildMethod", "BuildProperties")) if i is not None]
+    if len(keys) == me.size:
+        res.delete(res.index("Metadata"))  # type: ignore[arg-type]
+        return
+    for i in sorted(keys, reverse=True):
+        me.delete(i)
 
 
 def _globals_for(site: Site, pkg: Package, globals_: GlobalsPlan) -> tuple[bool, list[str]]:

@@ -1,0 +1,3 @@
+module example.com/gometa
+
+go 1.26
