@@ -224,7 +224,7 @@ def _print(plan: Plan, reports: dict[Path, Report], problems: list[str], notes: 
                         f"module, {sum(m.binaries for m in plan.merges)} binaries")
         for m in plan.merges:
             ws = " (a module of a go.work workspace: one image per module)" if m.workspace else ""
-            ui.print_result(f"  {m.code_uri} ← {', '.join(m.before)}{ws}")
+            ui.print_result(f"  {ui.shown(m.code_uri)} ← {ui.shown(', '.join(m.before))}{ws}")
     for pkg in plan.packages:
         report = reports.get(pkg.path) or Report("prebuilt")
         missing = "" if _exists(pkg.path) else ", not found"
@@ -250,7 +250,7 @@ def _print(plan: Plan, reports: dict[Path, Report], problems: list[str], notes: 
                             f"add to the config file:\n    {report.include_line}\n    include = "
                             f"{_toml_list([*report.include, *globs])}")
         for note in report.notes:
-            ui.print_result(f"  note: {note}")
+            ui.print_result(f"  note: {ui.shown(note)}")  # one line: a CodeUri in it is escaped
     functions = [fn for pkg in plan.packages for fn in pkg.functions]
     if any(value is None for fn in functions for _, value in fn.environment):
         notes = [*notes, "* set by an intrinsic: known only when CloudFormation deploys the stack"]
@@ -262,7 +262,7 @@ def _print(plan: Plan, reports: dict[Path, Report], problems: list[str], notes: 
     if problems:
         ui.print_result("\nbuild refuses until these are fixed:")
         for p in problems:
-            ui.print_result(f"  {p}")
+            ui.print_result(f"  {ui.shown(p)}")
     if plan.skipped:
         ui.print_table([[s.logical_id, s.line or "", s.reason, s.fix] for s in plan.skipped],
                        ["FUNCTION", "LINE", "NOT BUILDABLE", "FIX"], title="\nnot buildable (migrate and build refuse "
