@@ -23,8 +23,7 @@ from shimimg.errors import Interrupted
 # Settings every building command (build, push, invoke) takes: one declaration, one behaviour.
 BUILD_SETTINGS = (
     "base_image", "arch", "go_tags", "prebuilt", "consolidate", "allow_dynamic", "direct", "drop_layers", "unpack",
-    "builder",
-    "cache_from", "cache_to", "cache_dir", "cache_in_checkout", "allow_outside", "compression_level",
+    "builder", "cache_from", "cache_to", "cache_dir", "cache_in_checkout", "allow_outside", "compression_level",
     "max_binary_size", "jobs",
 )
 NETWORK_SETTINGS = ("timeout", "retries", "registry_endpoint")
@@ -32,9 +31,8 @@ NETWORK_SETTINGS = ("timeout", "retries", "registry_endpoint")
 _TYPES: dict[str, Any] = {
     "go_tags": Optional[List[str]], "cache_from": Optional[List[str]], "cache_to": Optional[List[str]],
     "prebuilt": Optional[bool], "consolidate": Optional[bool], "allow_dynamic": Optional[bool],
-    "direct": Optional[bool],
-    "drop_layers": Optional[bool], "unpack": Optional[bool], "cache_in_checkout": Optional[bool],
-    "allow_outside": Optional[bool], "compression_level": Optional[int],
+    "direct": Optional[bool], "drop_layers": Optional[bool], "unpack": Optional[bool],
+    "cache_in_checkout": Optional[bool], "allow_outside": Optional[bool], "compression_level": Optional[int],
     "max_binary_size": Optional[int],
     "timeout": Optional[int], "retries": Optional[int], "jobs": Optional[int], "cache_dir": Optional[Path],
 }

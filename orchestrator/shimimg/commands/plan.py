@@ -150,6 +150,7 @@ def _reports(plan: Plan, settings: Settings, elsewhere: list[Path]) -> tuple[dic
             found = binmod.resolve(packages, where, settings, store)
         except ShimimgError as e:
             problems = _error_lines(e)
+        _report_outside(plan, [m for m in {id(m): m for m in where.values() if m is not None}.values()], settings)
         for pkg in packages:
             module = where.get(pkg.path)
             if pkg.path not in where:
@@ -170,7 +171,6 @@ def _reports(plan: Plan, settings: Settings, elsewhere: list[Path]) -> tuple[dic
         binmod.check_libraries(packages, {k: v for k, v in found.items()}, taken)
     except ShimimgError as e:
         problems += _error_lines(e)
-    _report_outside(plan, [m for m in {id(m): m for m in where.values() if m is not None}.values()], settings)
     for pkg in packages:
         problems += out[pkg.path].problems
     return out, problems
@@ -246,11 +246,11 @@ def _print(plan: Plan, reports: dict[Path, Report], problems: list[str], notes: 
             shown = ", ".join(f"{g} ({n} file{'s' if n != 1 else ''})" for g, n in report.uncovered[:8])
             more = f" and {len(globs) - 8} more" if len(globs) > 8 else ""
             # The whole list as it should read: pasting it must not drop the patterns already there.
-            ui.print_result(f"  not in the image (no include covers them): {shown}{more}; if a handler reads them, "
-                            f"add to the config file:\n    {report.include_line}\n    include = "
+            ui.print_result(f"  not in the image (no include covers them): {ui.shown(shown)}{more}; if a handler "
+                            f"reads them, add to the config file:\n    {report.include_line}\n    include = "
                             f"{_toml_list([*report.include, *globs])}")
         for note in report.notes:
-            ui.print_result(f"  note: {ui.shown(note)}")  # one line: a CodeUri in it is escaped
+            ui.print_result(f"  note: {ui.shown(note)}")
     functions = [fn for pkg in plan.packages for fn in pkg.functions]
     if any(value is None for fn in functions for _, value in fn.environment):
         notes = [*notes, "* set by an intrinsic: known only when CloudFormation deploys the stack"]
