@@ -115,7 +115,7 @@ class Store:
             self.refresh(path)
         if time.time() - meta.stat().st_mtime > _USED_EVERY_S:
             with contextlib.suppress(OSError):
-                os.utime(meta)
+                os.utime(meta, follow_symlinks=False)
         return path
 
     def refresh(self, path: Path) -> None:

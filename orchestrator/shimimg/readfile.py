@@ -52,6 +52,16 @@ def read_bytes(path: Path, limit: int, what: str = "file") -> bytes:
     return data
 
 
+def head(path: Path, size: int) -> bytes | None:
+    """The first ``size`` bytes of a regular file; None for anything else (never blocks)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        return f.read(size) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+
+
 def read_text(path: Path, limit: int, what: str = "file") -> str:
     data = read_bytes(path, limit, what)
     try:

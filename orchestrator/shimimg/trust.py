@@ -48,7 +48,14 @@ def check_output_path(path: Path, roots: Iterable[Path]) -> None:
     elsewhere. Links outside ``roots`` are the machine's, and followed."""
     roots = tuple(roots)
     current = Path("/")
-    for part in Path(os.path.abspath(path)).parts[1:]:
+    # Not os.path.abspath: it drops "link/.." as text, where the kernel goes up from the link's target.
+    absolute = Path(path) if Path(path).is_absolute() else Path(os.getcwd()) / path
+    for part in absolute.parts[1:]:
+        if part in (".", ""):
+            continue
+        if part == "..":
+            current = current.parent  # current is a real path here: links met were resolved or refused
+            continue
         nxt = current / part
         try:
             st = os.lstat(nxt)

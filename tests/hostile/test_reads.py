@@ -97,3 +97,12 @@ def test_an_error_about_a_template_linked_outside_names_the_path_not_the_content
     r = run("plan", cwd=work)
     refused(r, "template.yaml")
     assert "AKIASECRET" not in r.stderr + r.stdout
+
+
+def test_a_go_file_linked_to_dev_zero_is_not_read_without_bound(work, tmp_path, standin):
+    """Build tags are read from the head of each .go file: a link to /dev/zero is one endless line."""
+    main = work / "cmd" / "echo_env" / "main.go"
+    main.write_text("//go:build special\n\n" + main.read_text())
+    (work / "cmd" / "echo_env" / "zero.go").symlink_to("/dev/zero")
+    r = run("build", "--base-image", standin, "--cache-dir", str(tmp_path / "cache"), cwd=work)
+    refused(r, "bin/echo_env", "--go-tag special")

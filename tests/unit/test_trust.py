@@ -41,3 +41,12 @@ def test_a_cache_others_may_write_or_inside_the_checkout_is_refused(tmp_path):
     with pytest.raises(ShimimgError, match="inside the checkout"):
         trust.check_cache_dir(inner, project, allow_in_checkout=False)
     assert trust.check_cache_dir(inner, project, allow_in_checkout=True) is True
+
+
+def test_a_link_inside_the_checkout_is_refused_also_before_dot_dot(tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    (tmp_path / "etc" / "x").mkdir(parents=True)
+    (root / "evil").symlink_to(tmp_path / "etc" / "x")
+    with pytest.raises(PlantedLink, match="evil is a symbolic link"):
+        trust.check_output_path(root / "evil" / ".." / "pinned.yaml", [root])  # would land in etc/

@@ -224,7 +224,7 @@ def _print(plan: Plan, reports: dict[Path, Report], problems: list[str], notes: 
                         f"module, {sum(m.binaries for m in plan.merges)} binaries")
         for m in plan.merges:
             ws = " (a module of a go.work workspace: one image per module)" if m.workspace else ""
-            ui.print_result(f"  {m.code_uri} ← {', '.join(m.before)}{ws}")
+            ui.print_result(f"  {ui.shown(m.code_uri)} ← {ui.shown(', '.join(m.before))}{ws}")
     for pkg in plan.packages:
         report = reports.get(pkg.path) or Report("prebuilt")
         missing = "" if _exists(pkg.path) else ", not found"
@@ -262,7 +262,7 @@ def _print(plan: Plan, reports: dict[Path, Report], problems: list[str], notes: 
     if problems:
         ui.print_result("\nbuild refuses until these are fixed:")
         for p in problems:
-            ui.print_result(f"  {p}")
+            ui.print_result(f"  {ui.shown(p)}")
     if plan.skipped:
         ui.print_table([[s.logical_id, s.line or "", s.reason, s.fix] for s in plan.skipped],
                        ["FUNCTION", "LINE", "NOT BUILDABLE", "FIX"], title="\nnot buildable (migrate and build refuse "

@@ -7,10 +7,13 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from shimimg.readfile import head
+
 _BUILD_LINE = re.compile(r"^//go:build\s+(.+)$")
 _IDENT = re.compile(r"[A-Za-z0-9_.]+")
 # Not tags a user passes: operating systems and architectures go sets itself.
 _IMPLIED = {"linux", "amd64", "arm64", "unix", "darwin", "windows", "gc", "gccgo", "cgo", "ignore"}
+_HEADER_MAX = 64 * 1024  # build constraints sit before the package clause, at the top
 EXCLUDED_MESSAGES = ("build constraints exclude all Go files", "function main is undeclared")
 
 
@@ -18,19 +21,20 @@ def constraint_tags(files: Iterable[Path]) -> list[str]:
     """Tags named in the ``//go:build`` lines of ``files`` (before their package clause)."""
     found: dict[str, None] = {}
     for path in files:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    s = line.strip()
-                    if s.startswith("package "):
-                        break
-                    m = _BUILD_LINE.match(s)
-                    if m:
-                        for ident in _IDENT.findall(m.group(1)):
-                            if ident not in _IMPLIED and not ident.startswith("go1."):
-                                found[ident] = None
-        except OSError:
+        # The header only, of regular files only: a .go name linked to /dev/zero is one endless
+        # line, a FIFO a read that never returns (issue 19).
+        data = head(path, _HEADER_MAX)
+        if data is None:
             continue
+        for line in data.decode("utf-8", "replace").splitlines():
+            s = line.strip()
+            if s.startswith("package "):
+                break
+            m = _BUILD_LINE.match(s)
+            if m:
+                for ident in _IDENT.findall(m.group(1)):
+                    if ident not in _IMPLIED and not ident.startswith("go1."):
+                        found[ident] = None
     return list(found)
 
 
