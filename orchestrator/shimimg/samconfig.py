@@ -16,6 +16,7 @@ shimimg reads SAM's ``local_invoke`` table for ``invoke`` and ``deploy`` for ``p
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,7 +102,9 @@ def find(directory: Path, config_file: str | Path | None = None) -> Path | None:
             raise ShimimgError(f"--config-file {config_file}: SAM reads .toml, .yaml and .yml config files only")
         return path
     for name in NAMES:
-        if (directory / name).is_file():
+        # Whatever is there is read, and anything but a regular file (a FIFO, a link to
+        # /dev/zero the repository planted) is refused by the read, not skipped (issue 19).
+        if os.path.lexists(directory / name):
             return directory / name
     return None
 

@@ -125,5 +125,6 @@ def test_a_second_machine_reuses_the_registry_layer_cache(work, remote, registry
         # --load): its lines are blob downloads, nothing was copied or built again.
         lines = [ln.split(f"#{step} ", 1)[1] for ln in r.stderr.splitlines() if f"#{step} " in ln]
         body = [ln for ln in lines if not re.match(r"\[\s*\d+/\d+\] COPY", ln)]
-        assert all(re.fullmatch(r"(sha256:[0-9a-f]{64} \S+ / \S+ [\d.]+s( done)?|DONE [\d.]+s|extracting .*)", ln)
+        # BuildKit leaves the time out of a blob line that finished within one progress tick.
+        assert all(re.fullmatch(r"(sha256:[0-9a-f]{64} \S+ / \S+( [\d.]+s)?( done)?|DONE [\d.]+s|extracting .*)", ln)
                    for ln in body), (step, lines)
