@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from shimimg.errors import ShimimgError
-from shimimg.prebuilt import SKIPPED_DIRS, DataLimits
+from shimimg.prebuilt import SKIPPED_DIRS, DataLimits, regular_file
 
 MIB = 1024 * 1024
 # Folders whose files never go into a Lambda package.
@@ -135,16 +134,11 @@ def included(code_uri: str, root: Path, patterns: Sequence[str], limits: DataLim
             continue
         for p in hits:
             used[p] += 1
-        st = os.lstat(full)
-        if stat.S_ISLNK(st.st_mode):
-            real = os.path.realpath(full)
-            if not real.startswith(real_root + os.sep) or not os.path.isfile(real):
-                problems.append(f"{rel} is a link leading outside {code_uri} ({real})")
-                continue
-            full, st = real, os.stat(real)
-        elif not stat.S_ISREG(st.st_mode):
-            problems.append(f"{rel} is not a regular file")
+        found = regular_file(full, real_root, rel, code_uri)
+        if isinstance(found, str):
+            problems.append(found)
             continue
+        full, st = found
         if st.st_size > limits.max_file:
             problems.append(f"{rel}: {st.st_size} bytes, over the {limits.max_file // MIB} MiB per file")
             continue

@@ -266,19 +266,27 @@ def _dir_members(root: Path, problems: list[str]):
             if why:
                 problems.append(f"{rel!r} {why}")
                 continue
-            st = os.lstat(full)
-            if stat.S_ISLNK(st.st_mode):
-                real = os.path.realpath(full)
-                if not real.startswith(real_root + os.sep) or not os.path.isfile(real):
-                    problems.append(f"{rel} is a link leading outside the package ({real})")
-                    continue
-                st = os.stat(real)
-                full = real
-            elif not stat.S_ISREG(st.st_mode):
-                problems.append(f"{rel} is not a regular file")
+            found = regular_file(full, real_root, rel, "the package")
+            if isinstance(found, str):
+                problems.append(found)
                 continue
+            full, st = found
             out.append((rel, lambda full=full: _open_nofollow(full), st.st_size, bool(st.st_mode & 0o111)))
     return out
+
+
+def regular_file(full: str, real_root: str, rel: str, where: str) -> tuple[str, os.stat_result] | str:
+    """(the file to read, its stat) for a regular file, or a link to one, that stays inside
+    ``real_root``; otherwise why not. A link out of the package could carry any file of the machine."""
+    st = os.lstat(full)
+    if stat.S_ISLNK(st.st_mode):
+        real = os.path.realpath(full)
+        if not real.startswith(real_root + os.sep) or not os.path.isfile(real):
+            return f"{rel} is a link leading outside {where} ({real})"
+        return real, os.stat(real)
+    if not stat.S_ISREG(st.st_mode):
+        return f"{rel} is not a regular file"
+    return full, st
 
 
 def _open_nofollow(path: str):
