@@ -8,37 +8,20 @@ import contextlib
 import socket
 import threading
 
+from proxy import LoopbackProxy
+
 _UPLOAD = (b"PATCH /v2/", b"PUT /v2/")
 
 
-class BlackHole:
+class BlackHole(LoopbackProxy):
     def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.server = socket.socket()
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(64)
-        self.port = self.server.getsockname()[1]
         self.swallowed = 0  # upload requests that never got an answer
-        self.sockets: list[socket.socket] = []
-        self.closed = False
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__(target_port)
 
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def _serve(self) -> None:
-        while not self.closed:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            self.sockets += [client, upstream]
-            state = {"hole": False}
-            threading.Thread(target=self._up, args=(client, upstream, state), daemon=True).start()
-            threading.Thread(target=self._down, args=(upstream, client, state), daemon=True).start()
+    def connected(self, client: socket.socket, upstream: socket.socket) -> None:
+        state = {"hole": False}
+        threading.Thread(target=self._up, args=(client, upstream, state), daemon=True).start()
+        threading.Thread(target=self._down, args=(upstream, client, state), daemon=True).start()
 
     def _up(self, src: socket.socket, dst: socket.socket, state: dict) -> None:
         with contextlib.suppress(OSError):
@@ -62,9 +45,3 @@ class BlackHole:
                     return
                 if not state["hole"]:
                     dst.sendall(data)
-
-    def close(self) -> None:
-        self.closed = True
-        for s in (self.server, *self.sockets):
-            with contextlib.suppress(OSError):
-                s.close()
