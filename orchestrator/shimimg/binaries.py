@@ -219,28 +219,25 @@ def _shell_cd(path: Path) -> str:
 
 
 def check_libraries(packages: Sequence[Package], found: Mapping[Path, PackageSources],
-                    taken: Mapping[Path, Binaries]) -> None:
+                    prebuilt_libraries: Mapping[Path, Mapping[str, Library]]) -> None:
     """Refuse handlers that link aws-lambda-go older than v1.18.0: on an image every invoke would
-    hang until the timeout (see lambdalib). Every such handler is listed, with the fix per package."""
+    hang until the timeout (see lambdalib). Every such handler is listed, with the fix per package.
+    ``prebuilt_libraries``: package path → handler → Library, for packages taken prebuilt."""
     problems: list[str] = []
     fixes: list[str] = []
     rebuild: list[str] = []
     upgrade = f"go get {lambdalib.MODULE}@latest && go mod tidy"
     for pkg in packages:
-        if pkg.path in found:
-            libs, origin = found[pkg.path].libraries, "source"
-        elif pkg.path in taken:
-            libs, origin = taken[pkg.path].libraries, pkg.kind
-        else:
-            continue
+        source = found.get(pkg.path)
+        libs = source.libraries if source is not None else prebuilt_libraries.get(pkg.path, {})
         users = dict(handlers_of(pkg))
         old = [(h, lib) for h, lib in libs.items() if lib.status == "old"]
         for h, lib in old:
             problems.append(f"{pkg.code_uri}: {h} ({users.get(h, '?')}): {lib.describe()} [{lib.detail}]")
         if not old:
             continue
-        if origin == "source":
-            fixes.append(f"{_shell_cd(found[pkg.path].module.root)}{upgrade}")
+        if source is not None:
+            fixes.append(f"{_shell_cd(source.module.root)}{upgrade}")
         else:
             rebuild.append(pkg.code_uri)
     if rebuild:

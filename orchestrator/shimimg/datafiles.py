@@ -24,8 +24,8 @@ from pathlib import Path
 
 from shimimg.errors import ShimimgError
 from shimimg.prebuilt import SKIPPED_DIRS, DataLimits, regular_file
+from shimimg.readfile import MIB
 
-MIB = 1024 * 1024
 # Folders whose files never go into a Lambda package.
 _NOT_DATA_DIRS = SKIPPED_DIRS | {"vendor", "node_modules", "testdata", ".github", ".gitlab", ".vscode", ".idea",
                                  ".circleci", "bin", "dist", "build", "events"}

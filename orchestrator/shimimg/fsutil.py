@@ -241,3 +241,13 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def has_go_files(folder: Path) -> bool:
+    """The folder holds a non-test ``.go`` file (what go would try to build there); False when it
+    cannot be listed."""
+    try:
+        return folder.is_dir() and any(p.suffix == ".go" and not p.name.endswith("_test.go")
+                                       for p in folder.iterdir())
+    except OSError:
+        return False

@@ -23,6 +23,7 @@ from pathlib import Path
 from shimimg import elf
 from shimimg.errors import ShimimgError
 from shimimg.plan import Package
+from shimimg.readfile import MIB
 from shimimg.template.packages import strip_dot_slash
 
 CHUNK = 1 << 20
@@ -197,8 +198,6 @@ def take_data(pkg: Package, binaries: Mapping[str, Path], scratch: Path, limits:
                            hint="the image holds what the zip held; remove or fix these files in the package")
     return out
 
-
-MIB = 1024 * 1024
 
 
 def _zip_members(path: Path, problems: list[str]):

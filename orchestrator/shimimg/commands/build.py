@@ -90,7 +90,7 @@ def build_images(template: Path, settings: Settings, *, only: Sequence[str] = ()
         # taken and checked, include lists read, and every handler's library checked first.
         taken = dict(zip([p.path for p in prebuilt_pkgs], parallel.map(take, prebuilt_pkgs, jobs=settings.parallel)))
         data = {p.path: binmod.source_data(p, settings) for p in selected if p.path in found}
-        binmod.check_libraries(selected, found, taken)
+        binmod.check_libraries(selected, found, {path: b.libraries for path, b in taken.items()})
 
         def compiling(pkg: Package, n: int) -> None:
             checked.result()  # before minutes of compiling, not after

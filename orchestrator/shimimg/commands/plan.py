@@ -165,10 +165,9 @@ def _reports(plan: Plan, settings: Settings, elsewhere: list[Path]) -> tuple[dic
                 out[pkg.path] = report = Report("go build", module.root)
                 if pkg.path in found:
                     _source_report(pkg, settings, found[pkg.path], report, elsewhere)
-    taken = {p.path: binmod.Binaries(files={}, source="prebuilt", libraries=out[p.path].libraries)
-             for p in packages if p.path in out and out[p.path].how == "prebuilt"}
+    prebuilt = {path: r.libraries for path, r in out.items() if r.how == "prebuilt"}
     try:
-        binmod.check_libraries(packages, {k: v for k, v in found.items()}, taken)
+        binmod.check_libraries(packages, found, prebuilt)
     except ShimimgError as e:
         problems += _error_lines(e)
     for pkg in packages:

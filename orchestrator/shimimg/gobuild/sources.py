@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from shimimg import lambdalib
 from shimimg.errors import ShimimgError
+from shimimg.fsutil import has_go_files
 from shimimg.gobuild import closure, stamp, tags
 from shimimg.gobuild.gocmd import NORPC, BuildEnv, go_env, go_list
 from shimimg.gobuild.resolve import (
@@ -121,7 +122,7 @@ def sources(module: Module, requests: Sequence[Request], build: BuildEnv, stamps
     listing = Listing.of(module.root, own)
     # `./...` leaves out folders whose Go files the tags exclude; ask about the ones that matter
     # by name, so the answer can say "excluded by build tags" rather than "no main package".
-    hidden = [d for d in _candidates(module.root, requests) if d not in listing.packages and _has_go(d)]
+    hidden = [d for d in _candidates(module.root, requests) if d not in listing.packages and has_go_files(d)]
     if hidden:
         named = go_list(module.root, ["./" + os.path.relpath(d, module.root) for d in hidden], build)
         listing = Listing.of(module.root, [*own, *named])
@@ -192,13 +193,6 @@ def _candidates(root: Path, requests: Sequence[Request]) -> list[Path]:
                 out.append(Path(os.path.normpath(root / value)))
     real_root = os.path.realpath(root)
     return [d for d in dict.fromkeys(out) if os.path.realpath(d).startswith(real_root + os.sep) or d == root]
-
-
-def _has_go(d: Path) -> bool:
-    try:
-        return d.is_dir() and any(p.suffix == ".go" and not p.name.endswith("_test.go") for p in d.iterdir())
-    except OSError:
-        return False
 
 
 RUNTIME_PACKAGE = "github.com/aws/aws-lambda-go/lambda"

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from shimimg.errors import ShimimgError
+from shimimg.fsutil import has_go_files
 from shimimg.plan import Arch, Function, Package, Plan, Skipped, Untouched
 from shimimg.template.document import (
     MERGE_TAG,
@@ -314,7 +315,7 @@ def _bootstrap_untouched(runtime: str, code: Local, method: str | None, consolid
     if code.kind == "zip":
         return f"{runtime} with Handler bootstrap in a zip ({code.code_uri}): one prebuilt bootstrap, left as a " \
                "custom runtime"
-    go = (method or "").lower() == "go1.x" or _has_go(code.path)
+    go = (method or "").lower() == "go1.x" or has_go_files(code.path)
     if not go:
         return f"{runtime} with Handler bootstrap and no Go in {code.code_uri}: left as a custom runtime"
     if consolidate:
@@ -324,13 +325,6 @@ def _bootstrap_untouched(runtime: str, code: Local, method: str | None, consolid
                 "--consolidate moves it into one image per Go module")
     return (f"{runtime} Go function (a bootstrap of its own): {runtime} is {AL2_DATES}; --consolidate moves it into "
             "one image per Go module")
-
-
-def _has_go(path: Path) -> bool:
-    try:
-        return path.is_dir() and any(p.suffix == ".go" and not p.name.endswith("_test.go") for p in path.iterdir())
-    except OSError:
-        return False
 
 
 def _bad_handler(handler: str) -> str | None:
