@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shimimg import binaries as binmod
 from shimimg import config
+from shimimg.binaries import gather as binmod
 from shimimg.cache import Store
 from shimimg.gobuild.gocmd import FLAGS, NORPC
-from shimimg.plan import Function, Package
+from shimimg.plan.records import Function, Package
 
 HANDLERS = ("h0", "h1", "h2", "h3")
 # What each edit touches, and which handlers import it (the model the test checks shimimg against).

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from shimimg import config, rie
+from shimimg import config
 from shimimg.cli import main
 from shimimg.commands.build import build_images
+from shimimg.localinvoke import rie
 from support import EXAMPLE
 
 EVENTS = EXAMPLE / "events"

@@ -1,4 +1,4 @@
-"""Hand-made ELF headers for tests: just enough bytes for shimimg.elf to read."""
+"""Hand-made ELF headers for tests: just enough bytes for shimimg.binaries.elf to read."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import urllib3
 
 from shimimg.image.build import ImageResult
-from shimimg.plan import Function, Package
+from shimimg.plan.records import Function, Package
 from shimimg.proc import Result
 from shimimg.registry import transport
 

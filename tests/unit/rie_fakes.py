@@ -1,4 +1,4 @@
-"""The outside world of ``shimimg.rie``, faked at its edges: the docker SDK client (containers,
+"""The outside world of ``shimimg.localinvoke.rie``, faked at its edges: the docker SDK client (containers,
 images) and the emulator's HTTP side, a small local server speaking its formats.
 
 The lines and bodies below were copied from the real emulator in the stand-in base
@@ -18,8 +18,8 @@ import docker
 import docker.errors
 import pytest
 
-from shimimg import rie
-from shimimg.rie_client import INVOKE_PATH
+from shimimg.localinvoke import rie
+from shimimg.localinvoke.client import INVOKE_PATH
 
 RAPID = "26 Nov 2026 18:35:24,122 [INFO] (rapid) "
 IMAGE_ENTRYPOINT = ["/lambda-entrypoint.sh"]  # the base image's ENTRYPOINT

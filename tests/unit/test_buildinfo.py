@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from shimimg import buildinfo, lambdalib
+from shimimg.binaries import buildinfo, lambdalib
 
 VADDR = 0x400000
 MODINFO = ("0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\xe6"

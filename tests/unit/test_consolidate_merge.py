@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from shimimg.consolidate import consolidate, names
 from shimimg.gobuild import Module, PackageSources
 from shimimg.gobuild.resolve import RULE_CODEURI_MAIN, Resolved
-from shimimg.plan import Function, Package, Plan
+from shimimg.plan.consolidate import consolidate, names
+from shimimg.plan.records import Function, Package, Plan
 
 
 def test_binary_names_are_folder_names_made_unique_by_path(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from elfdata import elf_bytes
 from test_prebuilt import handlers, make_zip, pkg
 
-from shimimg import datafiles, prebuilt
+from shimimg.binaries import datafiles, prebuilt
 from shimimg.errors import ShimimgError
 
 LIMITS = prebuilt.DataLimits(max_file=1024 * 1024)

@@ -124,8 +124,8 @@ def test_compression_level_uses_the_image_exporter(monkeypatch, tmp_path):
 
 
 def _package(tmp_path):
-    from shimimg.binaries import Binaries
-    from shimimg.plan import Function, Package
+    from shimimg.binaries.gather import Binaries
+    from shimimg.plan.records import Function, Package
 
     binary = tmp_path / "h"
     binary.write_bytes(b"\x7fELF handler")

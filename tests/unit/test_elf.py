@@ -1,7 +1,7 @@
 import pytest
 from elfdata import elf_bytes
 
-from shimimg import elf
+from shimimg.binaries import elf
 from shimimg.errors import ShimimgError
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from shimimg import config
 from shimimg.image import context
 from shimimg.image.build import LAYOUT_VERSION, ImageSettings, created_epoch, labels
-from shimimg.plan import Function, Package
+from shimimg.plan.records import Function, Package
 from shimimg.vcs import Revision
 
 PKG = Package(code_uri="./", path=Path("/p"), kind="dir", image="shimimg/p:latest", arch="arm64",

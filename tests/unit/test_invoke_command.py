@@ -12,13 +12,13 @@ import docker.errors
 import pytest
 from rie_fakes import RAPID, answer, crashed, fake_docker, ok  # noqa: F401  (fake_docker: the `fake` fixture)
 
-from shimimg import rie
 from shimimg.cache import ImageState, Store
 from shimimg.cli import main
 from shimimg.commands import build, invoke
 from shimimg.errors import ShimimgError
 from shimimg.image.build import package_slug
-from shimimg.plan import Function, Package, Plan, Skipped, Untouched
+from shimimg.localinvoke import rie
+from shimimg.plan.records import Function, Package, Plan, Skipped, Untouched
 from shimimg.template import discover, load_document
 from support import EXAMPLE
 

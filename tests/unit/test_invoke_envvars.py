@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from shimimg import envvars
 from shimimg.errors import ShimimgError
-from shimimg.plan import Function
+from shimimg.localinvoke import envvars
+from shimimg.plan.records import Function
 from support import EXAMPLE, missing
 
 

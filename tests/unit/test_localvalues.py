@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shimimg import localvalues
 from shimimg.errors import ShimimgError
+from shimimg.localinvoke import values as localvalues
 from shimimg.template import load_document
 
 TEMPLATE = """\

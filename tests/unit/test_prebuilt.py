@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from elfdata import elf_bytes
 
-from shimimg import prebuilt
+from shimimg.binaries import prebuilt
 from shimimg.errors import ShimimgError
-from shimimg.plan import Function, Package
+from shimimg.plan.records import Function, Package
 
 MIB = 1024 * 1024
 

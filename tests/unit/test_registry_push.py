@@ -1,4 +1,4 @@
-"""The push protocol (``registry.push``: connect, Pusher, push_all) and one image's landing
+"""The push protocol (``registry.pusher``: connect, Pusher; ``registry.push``: push_all) and one image's landing
 (``registry.landing``), end to end over the fakes in ``registry_fakes``: the docker CLI and the
 engine share one fake registry, ECR's API is a fake boto3 client; everything else is real."""
 

@@ -13,9 +13,9 @@ import docker.errors
 import pytest
 from rie_fakes import RAPID, FakeContainer, crashed, fake_docker, ok, report_line  # noqa: F401 (the `fake` fixture)
 
-from shimimg import rie
 from shimimg.errors import ShimimgError
-from shimimg.rie_output import Invocation, Report, parse_report, rapid_text
+from shimimg.localinvoke import rie
+from shimimg.localinvoke.output import Invocation, Report, parse_report, rapid_text
 
 LIFETIME_ENTRYPOINT = ["/bin/sh", "-c", rie._LIFETIME, "shimimg-lifetime"]
 
@@ -163,7 +163,7 @@ def test_remove_stale_removes_containers_of_gone_owners_and_expired_ones_only(fa
     fake.left_behind("no-owner", {rie.OWNER_LABEL: ""})
     fake.left_behind("odd-expiry", {rie.EXPIRES_LABEL: "soon"})
     fake.earlier.append(FakeContainer("not-ours", {}, 0, labels={rie.OWNER_LABEL: f"{boot}:{pidns}:{gone.pid}:1"}))
-    with caplog.at_level(logging.INFO, logger="shimimg.rie"):
+    with caplog.at_level(logging.INFO, logger="shimimg.localinvoke.rie"):
         removed = rie.remove_stale(fake)
     assert sorted(removed) == ["expired", "owner-exited", "pid-reused"]
     assert sorted(c.name for c in fake.earlier if not c.removed) == [

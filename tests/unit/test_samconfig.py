@@ -8,7 +8,7 @@ import pytest
 from shimimg import samconfig
 from shimimg.commands import samargs
 from shimimg.errors import ShimimgError
-from shimimg.plan import Function, Package, Plan
+from shimimg.plan.records import Function, Package, Plan
 
 TOML = '''version = 0.1
 [default.global.parameters]

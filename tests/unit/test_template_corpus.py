@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from yaml.nodes import MappingNode
 
-from shimimg.plan import Plan
+from shimimg.plan.records import Plan
 from shimimg.template import Document, discover, load_document, parse_document, render_migrated
 from shimimg.template.discovery import function_sites, globals_function
 from shimimg.template.document import get, members

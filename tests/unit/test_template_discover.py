@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shimimg.errors import ShimimgError
-from shimimg.plan import Function
+from shimimg.plan.records import Function
 from shimimg.template import discover, load_document, parse_document
 from shimimg.template.packages import Local, image_name, slug
 from support import EXAMPLE

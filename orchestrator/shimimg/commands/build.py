@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shimimg import binaries as binmod
 from shimimg import dockercli, gobuild, parallel, ui
+from shimimg.binaries import gather as binmod
 from shimimg.cache import Store
 from shimimg.commands import output as outmod
 from shimimg.commands.planning import load_plan, refuse_outside, select
 from shimimg.config import Settings
 from shimimg.image.build import ImageResult, ImageSettings, build_image
-from shimimg.plan import Package, Plan
+from shimimg.plan.records import Package, Plan
 from shimimg.vcs import Revision, revision
 
 log = logging.getLogger("shimimg.build")

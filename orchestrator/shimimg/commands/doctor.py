@@ -22,7 +22,7 @@ from shimimg import dockercli, ui
 from shimimg.commands.schema import SCHEMA_VERSION
 from shimimg.config import Settings
 from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
-from shimimg.plan import DOCKER_ARCH
+from shimimg.plan.records import DOCKER_ARCH
 
 
 @dataclass(frozen=True)

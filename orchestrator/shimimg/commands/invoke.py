@@ -19,16 +19,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from shimimg import envvars, rie, samconfig, ui
+from shimimg import samconfig, ui
 from shimimg.cache import Store
 from shimimg.commands import build
 from shimimg.commands.planning import load_plan
 from shimimg.config import Settings
 from shimimg.errors import ShimimgError
 from shimimg.image.build import package_slug
-from shimimg.plan import DOCKER_ARCH, Function, Package, Plan
+from shimimg.localinvoke import envvars, rie
+from shimimg.localinvoke.output import Invocation, rapid_text
+from shimimg.plan.records import DOCKER_ARCH, Function, Package, Plan
 from shimimg.readfile import EVENT_MAX, MIB, read_bytes
-from shimimg.rie_output import Invocation, rapid_text
 
 log = logging.getLogger("shimimg.invoke")
 

@@ -24,7 +24,7 @@ from shimimg.commands.planning import announce_arch_changes, discover_plan
 from shimimg.config import Settings
 from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
 from shimimg.fsutil import atomic_write_bytes, atomic_write_text, check_no_link, check_output, same_file
-from shimimg.plan import Plan
+from shimimg.plan.records import Plan
 from shimimg.readfile import TEMPLATE_MAX, read_bytes
 from shimimg.template import load_document, render_migrated
 from shimimg.template.textdiff import unified_diff

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from shimimg.config import Settings
 from shimimg.errors import ShimimgError
 from shimimg.fsutil import atomic_write_text, check_output, ensure_dir, same_file, write_output
-from shimimg.plan import Plan
+from shimimg.plan.records import Plan
 from shimimg.template import render_migrated
 from shimimg.trust import check_output_path, untrusted_roots
 

@@ -12,21 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shimimg import binaries as binmod
-from shimimg import datafiles, ui
+from shimimg import ui
+from shimimg.binaries import datafiles
+from shimimg.binaries import gather as binmod
+from shimimg.binaries.lambdalib import Library
 from shimimg.cache import Store
 from shimimg.commands.planning import already_migrated, announce_arch_changes, discover_plan, matches_package
 from shimimg.commands.schema import plan_document
 from shimimg.config import Settings
 from shimimg.errors import EXIT_ERROR, EXIT_OK, ShimimgError
-from shimimg.lambdalib import Library
-from shimimg.plan import Package, Plan
+from shimimg.plan.records import Package, Plan
 from shimimg.template import load_document
 from shimimg.template.packages import strip_dot_slash
 from shimimg.template.paths import local_path_nodes
 from shimimg.trust import checkout_root, inside
 
-log = logging.getLogger("shimimg.plan")
+log = logging.getLogger("shimimg.plan.records")
 
 
 @dataclass

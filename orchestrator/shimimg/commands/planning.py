@@ -10,7 +10,7 @@ from typing import Any
 
 from shimimg.config import Settings
 from shimimg.errors import ShimimgError
-from shimimg.plan import Package, Plan
+from shimimg.plan.records import Package, Plan
 from shimimg.template import check_migratable, discover, load_document
 from shimimg.template.packages import strip_dot_slash
 
@@ -64,9 +64,9 @@ def discover_plan(doc: Any, settings: Settings) -> Plan:
     plan = discover(doc, arch=settings.arch, consolidate=settings.consolidate)
     if not settings.consolidate or not plan.packages:
         return plan
-    from shimimg import binaries as binmod
+    from shimimg.binaries import gather as binmod
     from shimimg.cache import Store
-    from shimimg.consolidate import consolidate
+    from shimimg.plan.consolidate import consolidate
 
     store = Store(settings.cache_dir, doc.path.resolve().parent, allow_in_checkout=settings.cache_in_checkout)
     with store.locked():

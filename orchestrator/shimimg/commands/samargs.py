@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shimimg.errors import ShimimgError
-from shimimg.plan import Plan
+from shimimg.plan.records import Plan
 from shimimg.registry import parse_repository
 from shimimg.samconfig import Deploy
 

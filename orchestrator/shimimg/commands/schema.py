@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from shimimg.plan import Function, Package, Plan
+from shimimg.plan.records import Function, Package, Plan
 from shimimg.readfile import TEMPLATE_MAX, read_bytes
 
 SCHEMA_VERSION = 1

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shimimg.errors import ShimimgError
-from shimimg.plan import GOARCH
+from shimimg.plan.records import GOARCH
 from shimimg.proc import CommandFailed, ProgramMissing, Result, run
 
 log = logging.getLogger("shimimg.go")

@@ -3,7 +3,7 @@
 Rules, first match wins (``shimimg plan`` shows which one decided each handler):
 
 0. with ``--consolidate``, the main package each function had before its package was merged
-   into its module's (see ``shimimg.consolidate``);
+   into its module's (see ``shimimg.plan.consolidate``);
 1. a per-package mapping (``[packages."<CodeUri>".handlers]``);
 2. the CodeUri folder is itself a main package: it is every function's binary, whatever the
    Handler is called (SAM's own go builder does the same);

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from shimimg import lambdalib
+from shimimg.binaries import lambdalib
 from shimimg.errors import ShimimgError
 from shimimg.fsutil import has_go_files
 from shimimg.gobuild import closure, stamp, tags

@@ -22,13 +22,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shimimg import __version__, dockercli
-from shimimg.binaries import Binaries
+from shimimg.binaries.gather import Binaries
 from shimimg.cache import ImageState, Store
 from shimimg.config import Settings
 from shimimg.fsutil import atomic_write_text
 from shimimg.image import context as ctxmod
 from shimimg.image.dockerfile import render
-from shimimg.plan import DOCKER_ARCH, Package
+from shimimg.plan.records import DOCKER_ARCH, Package
 from shimimg.resources import shim_path
 from shimimg.vcs import Revision
 

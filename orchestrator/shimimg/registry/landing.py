@@ -7,7 +7,7 @@ import logging
 from shimimg.errors import ShimimgError
 from shimimg.image.build import ImageResult
 from shimimg.registry.messages import UNCHANGED
-from shimimg.registry.push import Pusher, Stats, Target, check_image
+from shimimg.registry.pusher import Pusher, Stats, Target, check_image
 from shimimg.registry.refs import content_tag
 
 log = logging.getLogger("shimimg.registry")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from shimimg import reference
 from shimimg.errors import ShimimgError
-from shimimg.plan import Package
+from shimimg.plan.records import Package
 
 ECR_HOST = re.compile(
     r"(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(?:\.cn)?"

@@ -28,7 +28,7 @@ from typing import Literal
 
 from shimimg.errors import ShimimgError
 from shimimg.fsutil import has_go_files
-from shimimg.plan import Arch, Function, Package, Plan, Skipped, Untouched
+from shimimg.plan.records import Arch, Function, Package, Plan, Skipped, Untouched
 from shimimg.template.document import (
     MERGE_TAG,
     Document,
@@ -129,7 +129,7 @@ def discover(doc: Document, *, arch: str = "arm64", consolidate: bool = False) -
     """The plan for ``doc``: its Go zip functions grouped into packages, one image each.
 
     ``consolidate``: provided.* functions with Handler bootstrap built from Go (SAM's Go layout)
-    move too; ``shimimg.consolidate`` then merges packages into one image per Go module."""
+    move too; ``shimimg.plan.consolidate`` then merges packages into one image per Go module."""
     target = check_arch(arch)
     found: dict[Path, tuple[Local, list[Function]]] = {}
     skipped: list[Skipped] = []

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from shimimg.errors import ShimimgError
-from shimimg.plan import Function, Package, Plan
+from shimimg.plan.records import Function, Package, Plan
 from shimimg.template.collection import CollectionEdit, Editor
 from shimimg.template.discovery import SAM_FUNCTION, Site, function_sites, ignored_globals
 from shimimg.template.document import Document, Node, ScalarNode, SequenceNode, get, member

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from shimimg import gobuild
 from shimimg.gobuild import PackageSources
-from shimimg.plan import Function, Package, Plan, Untouched
+from shimimg.plan.records import Function, Package, Plan, Untouched
 from shimimg.template.packages import Local, image_name, unique_image
 
 _NAME = re.compile(r"[^A-Za-z0-9._-]+")

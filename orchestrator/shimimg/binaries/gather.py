@@ -15,15 +15,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shimimg import datafiles, gobuild, lambdalib, parallel, prebuilt
+from shimimg import gobuild, parallel
+from shimimg.binaries import datafiles, lambdalib, prebuilt
+from shimimg.binaries.lambdalib import Library
 from shimimg.cache import Store
 from shimimg.config import Settings
 from shimimg.errors import ShimimgError
 from shimimg.gobuild import BuildEnv, PackageSources, Request
-from shimimg.lambdalib import Library
-from shimimg.plan import Package
+from shimimg.plan.records import Package
 
-log = logging.getLogger("shimimg.binaries")
+log = logging.getLogger("shimimg.binaries.gather")
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from shimimg import elf
+from shimimg.binaries import elf
 from shimimg.errors import ShimimgError
-from shimimg.plan import Package
+from shimimg.plan.records import Package
 from shimimg.readfile import MIB
 from shimimg.template.packages import strip_dot_slash
 

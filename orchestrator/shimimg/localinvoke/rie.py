@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shimimg.errors import ShimimgError
-from shimimg.rie_client import Emulator, docker_errors, engine_down, exited, short
+from shimimg.localinvoke.client import Emulator, docker_errors, engine_down, exited, short
 
-log = logging.getLogger("shimimg.rie")
+log = logging.getLogger("shimimg.localinvoke.rie")
 
 RIE_PORT = "8080/tcp"
 RIE_BINARY = "/usr/local/bin/aws-lambda-rie"

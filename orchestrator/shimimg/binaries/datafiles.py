@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from shimimg.binaries.prebuilt import SKIPPED_DIRS, DataLimits, regular_file
 from shimimg.errors import ShimimgError
-from shimimg.prebuilt import SKIPPED_DIRS, DataLimits, regular_file
 from shimimg.readfile import MIB
 
 # Folders whose files never go into a Lambda package.

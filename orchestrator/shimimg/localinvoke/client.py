@@ -11,7 +11,7 @@ import urllib.request
 from typing import Any
 
 from shimimg.errors import ShimimgError
-from shimimg.rie_output import Invocation, parse_report
+from shimimg.localinvoke.output import Invocation, parse_report
 
 # The emulator is on loopback: never route to it through an HTTP(S)_PROXY from the environment.
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))

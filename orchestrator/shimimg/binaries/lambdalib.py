@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from shimimg import buildinfo
+from shimimg.binaries import buildinfo
 
 MODULE = "github.com/aws/aws-lambda-go"
 PACKAGE = MODULE + "/lambda"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from shimimg.errors import ShimimgError
-from shimimg.plan import Function
+from shimimg.plan.records import Function
 from shimimg.readfile import ENV_VARS_MAX, read_text
 
 SHARED_SECTION = "Parameters"
@@ -136,7 +136,7 @@ class Context:
     def of(cls, doc: Any, template: Path, *, parameter_overrides: Any = (), region: str | None = None,
            profile: str | None = None, environ: Mapping[str, str], config: Any = None) -> Context:
         """``config``: the samconfig read with --config-file/--config-env (None: the default one)."""
-        from shimimg import localvalues
+        from shimimg.localinvoke import values as localvalues
 
         creds, profile_region = localvalues.session_credentials(profile, environ)
         region = localvalues.region_of(region, template, environ, profile_region, config)
