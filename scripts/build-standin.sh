@@ -51,13 +51,24 @@ for a in "${ARCHES[@]}"; do
   fi
 done
 
+# Both arches' RIE at once: each link is mostly one core's work, and this is the longest part of
+# a first provisioning.
+pids=()
 for a in "${ARCHES[@]}"; do
   rie=$STATE/aws-lambda-rie-$RIE_VERSION-$a
-  if [ ! -x "$rie" ]; then
-    (cd "$rie_dir" && CGO_ENABLED=0 GOOS=linux GOARCH=$a GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w' -o "$rie.tmp" ./cmd/aws-lambda-rie) \
-      >"$STATE/rie-build-$a.log" 2>&1 || { tail -n 20 "$STATE/rie-build-$a.log" >&2; die "go build of the RIE for $a failed"; }
-    mv "$rie.tmp" "$rie"
-  fi
+  [ -x "$rie" ] && continue
+  (cd "$rie_dir" && CGO_ENABLED=0 GOOS=linux GOARCH=$a GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w' -o "$rie.tmp" ./cmd/aws-lambda-rie \
+     >"$STATE/rie-build-$a.log" 2>&1 && mv "$rie.tmp" "$rie") &
+  pids+=("$!")
+done
+for p in "${pids[@]}"; do wait "$p" || true; done
+for a in "${ARCHES[@]}"; do
+  [ -x "$STATE/aws-lambda-rie-$RIE_VERSION-$a" ] \
+    || { tail -n 20 "$STATE/rie-build-$a.log" >&2; die "go build of the RIE for $a failed"; }
+done
+
+for a in "${ARCHES[@]}"; do
+  rie=$STATE/aws-lambda-rie-$RIE_VERSION-$a
   bb=$STATE/busybox-$busybox_version-$a
   r=$ctx/rootfs-$a
   mkdir -p "$r/bin" "$r/usr/bin" "$r/usr/local/bin" "$r/var/runtime" "$r/var/task" "$r/opt" "$r/tmp" "$r/etc"

@@ -5,7 +5,7 @@
 # Each step prints one line; a step that cannot succeed says what is missing and how to
 # provide it by hand, then exits non-zero.
 #
-# Usage: scripts/provision.sh [engine|buildx|qemu|tools|go|modules|registry|base|buildkit|samcli|linters|all]...
+# Usage: scripts/provision.sh [engine|buildx|qemu|tools|go|modules|example|registry|base|buildkit|samcli|linters|all]...
 #        (default: all)
 set -euo pipefail
 
@@ -144,14 +144,25 @@ step_go() {
 
 step_modules() {
   # The example's and every test fixture's modules, so builds in the tests need no network.
-  local mods=("$ROOT/examples/orders/go.mod") n=0
+  local mods=("$ROOT/examples/orders/go.mod")
   while IFS= read -r -d '' m; do mods+=("$m"); done < <(find "$ROOT/tests/fixtures" -name go.mod -print0 2>/dev/null)
+  download_modules modules "${mods[@]}"
+}
+
+step_example() {
+  # The demo builds the example only.
+  download_modules example "$ROOT/examples/orders/go.mod"
+}
+
+download_modules() { # step go.mod...
+  local step=$1 n=0; shift
+  local mods=("$@")
   for m in "${mods[@]}"; do
     (cd "$(dirname "$m")" && GOWORK=off go mod download) \
-      || die modules "go mod download failed in $(dirname "$m"): check access to the Go module proxy (GOPROXY=$(go env GOPROXY))"
+      || die "$step" "go mod download failed in $(dirname "$m"): check access to the Go module proxy (GOPROXY=$(go env GOPROXY))"
     n=$((n + 1))
   done
-  say modules "Go modules of $n module(s) in $(go env GOMODCACHE)"
+  say "$step" "Go modules of $n module(s) in $(go env GOMODCACHE)"
 }
 
 step_tools() {
@@ -216,13 +227,15 @@ step_linters() {
 }
 
 ALL_STEPS=(engine buildx qemu tools go modules registry base buildkit samcli linters)
+# Steps outside "all": the demo's subset of modules.
+EXTRA_STEPS=(example)
 
 main() {
   local steps=("$@")
   [ ${#steps[@]} -eq 0 ] && steps=(all)
   [ "${steps[*]}" = all ] && steps=("${ALL_STEPS[@]}")
   for s in "${steps[@]}"; do
-    case " ${ALL_STEPS[*]} " in
+    case " ${ALL_STEPS[*]} ${EXTRA_STEPS[*]} " in
       *" $s "*) "step_$s" ;;
       *) die usage "unknown step '$s' (${ALL_STEPS[*]} all)" ;;
     esac
