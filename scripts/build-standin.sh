@@ -4,6 +4,8 @@
 # inputs already exists (its label records their hash).
 #
 # Usage: scripts/build-standin.sh [TAG]     (default shimimg-local/provided:al2)
+#        SHIMIMG_STANDIN_ARCHES="arm64" scripts/build-standin.sh   (the demo: one platform, half
+#        the compiling; an image already built for both platforms is kept)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,7 +13,11 @@ TAG=${1:-shimimg-local/provided:al2}
 STATE=${SHIMIMG_PROVISION_DIR:-/opt/shimimg}/standin
 RIE_MODULE=github.com/aws/aws-lambda-runtime-interface-emulator
 RIE_VERSION=v0.0.0-20261030222936-bef5c4ba774d
-ARCHES=(arm64 amd64)
+ALL_ARCHES=(arm64 amd64)
+read -r -a ARCHES <<<"${SHIMIMG_STANDIN_ARCHES:-${ALL_ARCHES[*]}}"
+for a in "${ARCHES[@]}"; do
+  case " ${ALL_ARCHES[*]} " in *" $a "*) ;; *) echo "build-standin: unknown arch $a (${ALL_ARCHES[*]})" >&2; exit 2 ;; esac
+done
 SRC=$ROOT/dockerfiles/standin
 
 say() { printf 'provision: %-10s %s\n' base "$1"; }
@@ -21,12 +27,15 @@ mkdir -p "$STATE"
 
 # Inputs: our Dockerfile, entrypoint and this script, the RIE version, busybox's Debian version.
 busybox_version=$(apt-cache policy busybox-static 2>/dev/null | awk '/Candidate:/{print $2}')
-hash=$( { cat "$SRC/Dockerfile" "$SRC/lambda-entrypoint.sh" "${BASH_SOURCE[0]}"; echo "$RIE_VERSION $busybox_version ${ARCHES[*]}"; } | sha256sum | cut -c1-16)
+inputs() { { cat "$SRC/Dockerfile" "$SRC/lambda-entrypoint.sh" "${BASH_SOURCE[0]}"; echo "$RIE_VERSION $busybox_version $*"; } | sha256sum | cut -c1-16; }
+hash=$(inputs "${ARCHES[@]}")
 
-# Both platforms are always built together, so the label on the tag speaks for both.
+# The platforms are built together, so the label on the tag speaks for all of them; an image
+# built for every platform serves a request for fewer.
 # (docker image inspect --platform needs API 1.49; engines in use today are older.)
 got=$(docker image inspect --format '{{index .Config.Labels "io.shimimg.standin.inputs"}}' "$TAG" 2>/dev/null || true)
 if [ "$got" = "$hash" ]; then say "$TAG ($hash) already built for ${ARCHES[*]}"; exit 0; fi
+if [ -n "$got" ] && [ "$got" = "$(inputs "${ALL_ARCHES[@]}")" ]; then say "$TAG ($got) already built for ${ALL_ARCHES[*]}"; exit 0; fi
 
 ctx=$(mktemp -d); trap 'rm -rf "$ctx"' EXIT
 cp "$SRC/Dockerfile" "$ctx/"
@@ -40,8 +49,8 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   dpkg --add-architecture arm64 && apt-get update -qq >/dev/null 2>&1 || die "cannot add Debian's arm64 package lists"
 fi
 
-# Every arch's busybox first: the applet list below comes from the one this machine runs.
-for a in "${ARCHES[@]}"; do
+# Every arch's busybox first, and this machine's: the applet list below comes from the one it runs.
+for a in $(printf '%s\n' "${ARCHES[@]}" amd64 | sort -u); do
   bb=$STATE/busybox-$busybox_version-$a
   if [ ! -x "$bb" ]; then
     d=$(mktemp -d)
