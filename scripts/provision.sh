@@ -5,7 +5,7 @@
 # Each step prints one line; a step that cannot succeed says what is missing and how to
 # provide it by hand, then exits non-zero.
 #
-# Usage: scripts/provision.sh [engine|buildx|qemu|tools|go|modules|example|registry|base|buildkit|samcli|linters|all]...
+# Usage: scripts/provision.sh [engine|buildx|qemu|tools|go|modules|example|registry|base|buildkit|samcli|awscli|linters|all]...
 #        (default: all)
 set -euo pipefail
 
@@ -210,6 +210,21 @@ step_samcli() {
   say samcli "installed SAM CLI $SAM_VERSION into $venv"
 }
 
+# The AWS CLI the pipeline examples call (ECR lifecycle policy, scan gate), in a virtualenv of its
+# own: GitHub's and CodeBuild's images carry AWS CLI v2, which is not on PyPI; v1 speaks the same
+# ECR operations from the same botocore service model, which is what the pipeline test needs.
+AWSCLI_VERSION=${SHIMIMG_AWSCLI_VERSION:-1.46.3}
+step_awscli() {
+  local venv=$STATE/awscli-venv
+  if [ -x "$venv/bin/aws" ] && "$venv/bin/aws" --version 2>&1 | grep -q "aws-cli/$AWSCLI_VERSION "; then
+    say awscli "AWS CLI $AWSCLI_VERSION already in $venv"; return 0
+  fi
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || die awscli "python3 -m venv failed"
+  "$venv/bin/pip" install -q "awscli==$AWSCLI_VERSION" >/dev/null 2>&1 \
+    || die awscli "pip install awscli==$AWSCLI_VERSION failed: is PyPI reachable?"
+  say awscli "installed AWS CLI $AWSCLI_VERSION into $venv"
+}
+
 # Linters for the pipeline examples: actionlint (Go module proxy) runs shellcheck (Debian) on
 # every `run:` script.
 ACTIONLINT_VERSION=${SHIMIMG_ACTIONLINT_VERSION:-v1.7.12}
@@ -226,7 +241,7 @@ step_linters() {
   say linters "installed actionlint $ACTIONLINT_VERSION into $bin, shellcheck $(shellcheck --version | sed -n 's/^version: //p')"
 }
 
-ALL_STEPS=(engine buildx qemu tools go modules registry base buildkit samcli linters)
+ALL_STEPS=(engine buildx qemu tools go modules registry base buildkit samcli awscli linters)
 # Steps outside "all": the demo's subset of modules.
 EXTRA_STEPS=(example)
 
