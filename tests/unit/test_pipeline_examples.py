@@ -201,3 +201,24 @@ def test_the_lifecycle_policy_never_selects_what_a_template_pins_by_its_tag_stat
         assert rule["selection"]["tagPrefixList"] == [prefix], rule
         assert rule["selection"]["countType"] == "imageCountMoreThan" and rule["selection"]["countNumber"] >= 50
     assert all(r["action"] == {"type": "expire"} for r in rules)
+
+
+def test_a_policy_without_an_action_a_step_takes_is_caught():
+    policy = deploy_policy()
+    for st in policy["Statement"]:
+        if isinstance(st["Action"], list) and "ecr:PutLifecyclePolicy" in st["Action"]:
+            st["Action"].remove("ecr:PutLifecyclePolicy")
+    assert not allows(policy, "ecr:PutLifecyclePolicy") and allows(policy, "ecr:PutImage")
+
+
+def test_the_trust_policy_lets_only_one_branch_of_one_repository_in_through_githubs_oidc():
+    [st] = json.loads((ROOT / "examples/pipelines/deploy-role-trust-policy.json").read_text())["Statement"]
+    assert st["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert st["Principal"]["Federated"].endswith(":oidc-provider/token.actions.githubusercontent.com")
+    # StringEquals, not StringLike with a wildcard: no other branch, pull request or fork matches.
+    assert set(st["Condition"]) == {"StringEquals"}
+    cond = st["Condition"]["StringEquals"]
+    assert cond["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+    assert re.fullmatch(r"repo:[\w.-]+/[\w.-]+:ref:refs/heads/main", cond["token.actions.githubusercontent.com:sub"])
+    for path in WORKFLOWS:
+        assert workflow(path)["permissions"]["id-token"] == "write", path.name
