@@ -325,6 +325,10 @@ def test_the_codebuild_buildspec_runs_as_written(tmp_path, aws, wheel_venv, dist
     endpoint, reg = aws
     spec = yaml.safe_load((PIPELINES / "buildspec.yml").read_text())
     variables = dict(spec["env"]["variables"], STACK_NAME="orders-codebuild")
+    # This machine's Go caches (its modules, offline) stand in for the ones CodeBuild restores.
+    go_caches = {name: variables.pop(name) for name in ("GOMODCACHE", "GOCACHE")}
+    assert sorted(f"{path}/**/*" for path in go_caches.values()) == sorted(
+        p for p in spec["cache"]["paths"] if "shimimg" not in p)
     ws = workspace(tmp_path, dists["wheel"], variables["SHIMIMG_WHEEL"])
     env = runner_env(tmp_path, wheel_venv, endpoint, reg, standin, variables, calls=api_calls)
     commands = [c for phase in ("install", "pre_build", "build", "post_build")
