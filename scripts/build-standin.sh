@@ -6,6 +6,8 @@
 # Usage: scripts/build-standin.sh [TAG]     (default shimimg-local/provided:al2)
 #        SHIMIMG_STANDIN_ARCHES="arm64" scripts/build-standin.sh   (the demo: one platform, half
 #        the compiling; an image already built for both platforms is kept)
+#        scripts/build-standin.sh --rie-only   (compile the RIE only, e.g. in the background while
+#        other provisioning steps wait on the network; a later build waits for it)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,7 +25,40 @@ SRC=$ROOT/dockerfiles/standin
 say() { printf 'provision: %-10s %s\n' base "$1"; }
 die() { printf 'provision: %-10s FAILED: %s\n' base "$1" >&2; exit 1; }
 
+RIE_ONLY=0
+if [ "${1:-}" = --rie-only ]; then RIE_ONLY=1; shift; TAG=${1:-$TAG}; fi
+
 mkdir -p "$STATE"
+
+# The real RIE, compiled from the Go module proxy for each arch, under a lock: a build started
+# while a background --rie-only compile runs waits for it instead of compiling twice.
+compile_rie() {
+  exec 9>"$STATE/rie.lock"
+  flock 9
+  local missing=() a
+  for a in "${ARCHES[@]}"; do [ -x "$STATE/aws-lambda-rie-$RIE_VERSION-$a" ] || missing+=("$a"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    local rie_dir
+    rie_dir=$(go mod download -json "$RIE_MODULE@$RIE_VERSION" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error","no Dir")))') \
+      || die "cannot download $RIE_MODULE@$RIE_VERSION from the Go module proxy ($(go env GOPROXY))"
+    # Every arch at once: each link is mostly one core's work.
+    local pids=() p
+    for a in "${missing[@]}"; do
+      local rie=$STATE/aws-lambda-rie-$RIE_VERSION-$a
+      (cd "$rie_dir" && CGO_ENABLED=0 GOOS=linux GOARCH=$a GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w' -o "$rie.tmp" ./cmd/aws-lambda-rie \
+         >"$STATE/rie-build-$a.log" 2>&1 && mv "$rie.tmp" "$rie") &
+      pids+=("$!")
+    done
+    for p in "${pids[@]}"; do wait "$p" || true; done
+    for a in "${missing[@]}"; do
+      [ -x "$STATE/aws-lambda-rie-$RIE_VERSION-$a" ] \
+        || { tail -n 20 "$STATE/rie-build-$a.log" >&2; die "go build of the RIE for $a failed"; }
+    done
+  fi
+  flock -u 9
+}
+
+if [ "$RIE_ONLY" = 1 ]; then compile_rie; say "compiled the RIE for ${ARCHES[*]}"; exit 0; fi
 
 # Inputs: our Dockerfile, entrypoint and this script, the RIE version, busybox's Debian version.
 busybox_version=$(apt-cache policy busybox-static 2>/dev/null | awk '/Candidate:/{print $2}')
@@ -40,17 +75,14 @@ if [ -n "$got" ] && [ "$got" = "$(inputs "${ALL_ARCHES[@]}")" ]; then say "$TAG 
 ctx=$(mktemp -d); trap 'rm -rf "$ctx"' EXIT
 cp "$SRC/Dockerfile" "$ctx/"
 
-# The real RIE, compiled from the Go module proxy for each arch.
-rie_dir=$(go mod download -json "$RIE_MODULE@$RIE_VERSION" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error","no Dir")))') \
-  || die "cannot download $RIE_MODULE@$RIE_VERSION from the Go module proxy ($(go env GOPROXY))"
-
 # Static busybox from Debian for each arch: the shell for /lambda-entrypoint.sh.
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   dpkg --add-architecture arm64 && apt-get update -qq >/dev/null 2>&1 || die "cannot add Debian's arm64 package lists"
 fi
 
-# Every arch's busybox first, and this machine's: the applet list below comes from the one it runs.
-for a in $(printf '%s\n' "${ARCHES[@]}" amd64 | sort -u); do
+# Every arch's busybox first: the applet list below comes from one that runs here (natively, or
+# through the qemu binfmt handler).
+for a in "${ARCHES[@]}"; do
   bb=$STATE/busybox-$busybox_version-$a
   if [ ! -x "$bb" ]; then
     d=$(mktemp -d)
@@ -60,21 +92,12 @@ for a in $(printf '%s\n' "${ARCHES[@]}" amd64 | sort -u); do
   fi
 done
 
-# Both arches' RIE at once: each link is mostly one core's work, and this is the longest part of
-# a first provisioning.
-pids=()
+compile_rie
+applets=""
 for a in "${ARCHES[@]}"; do
-  rie=$STATE/aws-lambda-rie-$RIE_VERSION-$a
-  [ -x "$rie" ] && continue
-  (cd "$rie_dir" && CGO_ENABLED=0 GOOS=linux GOARCH=$a GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w' -o "$rie.tmp" ./cmd/aws-lambda-rie \
-     >"$STATE/rie-build-$a.log" 2>&1 && mv "$rie.tmp" "$rie") &
-  pids+=("$!")
+  applets=$("$STATE/busybox-$busybox_version-$a" --list 2>/dev/null) && break
 done
-for p in "${pids[@]}"; do wait "$p" || true; done
-for a in "${ARCHES[@]}"; do
-  [ -x "$STATE/aws-lambda-rie-$RIE_VERSION-$a" ] \
-    || { tail -n 20 "$STATE/rie-build-$a.log" >&2; die "go build of the RIE for $a failed"; }
-done
+[ -n "$applets" ] || die "no busybox of ${ARCHES[*]} runs here (for another arch, enable its qemu binfmt handler)"
 
 for a in "${ARCHES[@]}"; do
   rie=$STATE/aws-lambda-rie-$RIE_VERSION-$a
@@ -83,8 +106,7 @@ for a in "${ARCHES[@]}"; do
   mkdir -p "$r/bin" "$r/usr/bin" "$r/usr/local/bin" "$r/var/runtime" "$r/var/task" "$r/opt" "$r/tmp" "$r/etc"
   chmod 1777 "$r/tmp"
   cp "$bb" "$r/bin/busybox"
-  # Applet links, listed by the host's arch of the same busybox version (the list is per version).
-  applets=$("$STATE/busybox-$busybox_version-amd64" --list) || die "the amd64 busybox does not run here"
+  # Applet links: the list is per busybox version, the same for every arch.
   for app in $applets; do
     [ "$app" = busybox ] || ln -sf busybox "$r/bin/$app"
   done

@@ -5,7 +5,7 @@
 # Each step prints one line; a step that cannot succeed says what is missing and how to
 # provide it by hand, then exits non-zero.
 #
-# Usage: scripts/provision.sh [engine|buildx|qemu|tools|go|modules|example|registry|base|buildkit|samcli|awscli|linters|all]...
+# Usage: scripts/provision.sh [go|rie|engine|buildx|qemu|tools|modules|example|registry|base|buildkit|samcli|awscli|linters|all]...
 #        (default: all)
 set -euo pipefail
 
@@ -185,6 +185,15 @@ step_registry() {
   say registry "installed docker-registry and htpasswd"
 }
 
+# The stand-in's RIE compiled in the background (the longest part of a first provisioning, all
+# CPU) while the steps after it wait on the network; the base step waits for it to finish.
+step_rie() {
+  go_ok || die rie "needs Go: run the go step first"
+  mkdir -p "$STATE/standin"
+  setsid "$ROOT/scripts/build-standin.sh" --rie-only "$BASE_TAG" >"$STATE/standin/rie-background.log" 2>&1 </dev/null &
+  say rie "compiling the stand-in's RIE in the background (log: $STATE/standin/rie-background.log)"
+}
+
 step_base() {
   "$ROOT/scripts/build-standin.sh" "$BASE_TAG" || die base "building the stand-in base $BASE_TAG failed (see above)"
 }
@@ -241,7 +250,7 @@ step_linters() {
   say linters "installed actionlint $ACTIONLINT_VERSION into $bin, shellcheck $(shellcheck --version | sed -n 's/^version: //p')"
 }
 
-ALL_STEPS=(engine buildx qemu tools go modules registry base buildkit samcli awscli linters)
+ALL_STEPS=(go rie engine buildx qemu tools modules registry base buildkit samcli awscli linters)
 # Steps outside "all": the demo's subset of modules.
 EXTRA_STEPS=(example)
 
