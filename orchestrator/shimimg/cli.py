@@ -77,7 +77,7 @@ def plan(json_out: bool = typer.Option(False, "--json", help="Print the plan as 
 
 
 @app.command()
-@with_options("template", "output", settings=("arch", "go_tags", "consolidate", "direct", "drop_layers"))
+@with_options("template", "output", settings=("arch", "go_tags", "consolidate", "direct", "drop_layers", "base_image"))
 def migrate(
     in_place: bool = typer.Option(False, "--in-place", help="Rewrite TEMPLATE itself (keeps TEMPLATE.bak)."),
     no_backup: bool = typer.Option(False, "--no-backup", help="With --in-place: keep no .bak copy."),
@@ -85,13 +85,22 @@ def migrate(
                                         help="ImageUri for a package (its CodeUri); repeatable."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff if migrating would change "
                                "TEMPLATE (or OUT, with -o)."),
+    sam_build: bool = typer.Option(False, "--sam-build", help="Leave the building to `sam build --use-buildkit`: "
+                                   "write a Dockerfile per package and Metadata its functions share (no ImageUri)."),
+    sam_build_dir: Optional[Path] = typer.Option(None, "--sam-build-dir", metavar="DIR",
+                                                 help="With --sam-build: where the Dockerfiles go, inside the "
+                                                      "template's folder [.shimimg/sam-build]."),
+    go_image: Optional[str] = typer.Option(None, "--go-image", metavar="REF",
+                                           help="With --sam-build: the Go image the Dockerfile compiles in "
+                                                "[public.ecr.aws/docker/library/golang:<the module's go version>]."),
     *, template: Path, output: Optional[Path], flags: dict,
 ) -> None:
     """Rewrite the template only: PackageType Image, ImageUri, ImageConfig per function (no Docker)."""
     from shimimg.commands import migrate as cmd
 
     raise typer.Exit(cmd.run(template=template, output=output, in_place=in_place, backup=not no_backup,
-                             image_uris=image_uri, check=check, settings=_settings(template, flags)))
+                             image_uris=image_uri, check=check, settings=_settings(template, flags),
+                             sam_build=sam_build, sam_build_dir=sam_build_dir, go_image=go_image))
 
 
 @app.command()

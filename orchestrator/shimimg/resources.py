@@ -27,3 +27,8 @@ def shim_path() -> Path:
 
 def dockerfile_template() -> Path:
     return dockerfiles_dir() / "image" / "Dockerfile.tmpl"
+
+
+def unzip_source() -> Path:
+    """The extractor a --sam-build Dockerfile of a zip package runs (see dockerfiles/sambuild/)."""
+    return dockerfiles_dir() / "sambuild" / "unzip.go"

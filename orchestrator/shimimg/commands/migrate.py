@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shimimg import ui
+from shimimg.commands import sambuild
 from shimimg.commands.output import check as check_outputs
 from shimimg.commands.output import default_output, report_relocations, write
 from shimimg.commands.planning import announce_arch_changes, discover_plan
@@ -33,9 +34,16 @@ from shimimg.trust import check_output_path, checkout_root, inside, untrusted_ro
 _EXAMPLE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/orders:v1"
 
 
-def _write_command(template: Path, output: Path | None, image_uris: Sequence[str], settings: Settings) -> str:
+def _write_command(template: Path, output: Path | None, image_uris: Sequence[str], settings: Settings,
+                   sam_build_dir: Path | None = None, go_image: str | None = None, sam_build: bool = False) -> str:
     """The command that writes what --check compared, as the user would paste it."""
     args = ["shimimg", "migrate", "-t", str(template)]
+    if sam_build:
+        args.append("--sam-build")
+        args += ["--sam-build-dir", str(sam_build_dir)] if sam_build_dir is not None else []
+        args += ["--go-image", go_image] if go_image else []
+        if "base_image" in {k for k, v in settings.sources.items() if v == "command line"}:
+            args += ["--base-image", settings.base_image]
     args += ["-o", str(output)] if output is not None else ["--in-place"]
     given = {k for k, v in settings.sources.items() if v == "command line"}
     if "arch" in given:
@@ -57,6 +65,9 @@ def run(
     image_uris: Sequence[str],
     check: bool,
     settings: Settings,
+    sam_build: bool = False,
+    sam_build_dir: Path | None = None,
+    go_image: str | None = None,
 ) -> int:
     if in_place and output is not None:
         raise ShimimgError("--in-place and --output both name where to write", hint="use one of them")
@@ -81,18 +92,34 @@ def run(
             f"--output {target} is the template itself", hint="use --in-place to rewrite the template (keeps a .bak)"
         )
     moved: list[tuple[str, str]] = []
+    built = None
+    if sam_build:
+        built = _sam_build(doc, plan, settings, target, uris, sam_build_dir, go_image)
+    elif sam_build_dir is not None or go_image is not None:
+        raise ShimimgError("--sam-build-dir and --go-image are for --sam-build", hint="add --sam-build, or drop them")
     text = render_migrated(doc, plan, image_uris=uris, direct=direct, drop_layers=drop_layers, output_path=target,
-                           relocations=moved)
+                           relocations=moved, sam_build=built.metadata if built else None)
 
     if check:
+        stale = []
         current = _read(target)
-        if current == text:
-            ui.info("%s is up to date", target)
+        if current != text:
+            sys.stdout.write(unified_diff(current or "", text, str(target), f"{target} (migrated)"))
+            stale.append(str(target))
+        for path, data in (built.files.items() if built else ()):
+            now = _read(path)
+            if now != data.decode():
+                sys.stdout.write(unified_diff(now or "", data.decode(), str(path), f"{path} (migrated)"))
+                stale.append(str(path))
+        if not stale:
+            ui.info("%s is up to date", target if not built else ", ".join([str(target), *map(str, built.files)]))
             return EXIT_OK
-        sys.stdout.write(unified_diff(current or "", text, str(target), f"{target} (migrated)"))
-        ui.info("%s would change: run `%s` to write it", target,
-                _write_command(template, output, image_uris, settings))
+        ui.info("%s would change: run `%s` to write it", ", ".join(stale),
+                _write_command(template, output, image_uris, settings, sam_build_dir if sam_build else None,
+                               go_image, sam_build))
         return EXIT_ERROR
+    if built:
+        sambuild.write_files(template, built)
 
     if in_place:
         if text == doc.original:
@@ -112,8 +139,23 @@ def run(
         target = write(template, output, text, "migrated")
     report_relocations(moved, target)
     _report(plan, sum(len(p.functions) for p in plan.packages), target,
-            placeholders=any(p.path not in uris for p in plan.packages))
+            placeholders=not built and any(p.path not in uris for p in plan.packages))
+    if built and plan.packages:
+        ui.info("wrote %d Dockerfile(s) under %s: `sam build --use-buildkit -t %s` builds one image per package",
+                len(plan.packages), sambuild.folder_of(template, sam_build_dir), shlex.quote(str(target)))
     return EXIT_OK
+
+
+def _sam_build(doc, plan: Plan, settings: Settings, target: Path, uris: dict, folder: Path | None,
+               go_image: str | None):
+    if uris:
+        raise ShimimgError("--image-uri and --sam-build both say where images come from",
+                           hint="with --sam-build, sam build builds the images and sam deploy pushes them: drop "
+                                "--image-uri")
+    if settings.direct:
+        raise ShimimgError("--direct is not available with --sam-build", hint="drop --direct")
+    return sambuild.prepare(doc, plan, settings, target=target, folder=sambuild.folder_of(plan.template, folder),
+                            go_image=go_image)
 
 
 def _check_in_place(template: Path) -> None:

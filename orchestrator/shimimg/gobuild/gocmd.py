@@ -152,3 +152,12 @@ def local_paths(module_root: Path, build: BuildEnv, gowork: str = "") -> list[tu
             if use.get("DiskPath"):
                 out.append((f"go.work use {use['DiskPath']}", base / use["DiskPath"]))
     return out
+
+
+def mod_edit_json(module_root: Path, build: BuildEnv) -> dict[str, Any]:
+    """``go mod edit -json`` of the module: its go and toolchain lines among the rest (parsed only)."""
+    try:
+        data = json.loads(_go(["mod", "edit", "-json"], cwd=module_root, env=build.env).out or "{}")
+    except (CommandFailed, ValueError) as e:
+        raise ShimimgError(f"cannot read {module_root}/go.mod: {e}") from None
+    return data if isinstance(data, dict) else {}

@@ -42,13 +42,16 @@ def render_migrated(
     drop_layers: bool = False,
     output_path: Path,
     relocations: list[tuple[str, str]] | None = None,
+    sam_build: Mapping[Path, Mapping[str, str]] | None = None,
 ) -> str:
     """The text of ``doc`` with every function of ``plan`` moved to its package's image.
 
     ``image_uris`` maps ``Package.path`` to the ImageUri to write (default: a placeholder naming
     ``shimimg build``, see ``packages.placeholder_uri``). ``direct`` runs the binary as the entry point, no shim.
     Relative paths are rewritten to work from ``output_path``'s directory (each (old, new) is
-    appended to ``relocations`` when given).
+    appended to ``relocations`` when given). ``sam_build`` maps ``Package.path`` to the
+    ``Metadata`` (Dockerfile, DockerContext, DockerTag) every function of the package gets instead
+    of an ImageUri: ``sam build`` builds the image (``shimimg migrate --sam-build``).
     """
     check_migratable(doc, plan, drop_layers)
     uris = dict(image_uris or {})
@@ -69,7 +72,8 @@ def render_migrated(
         globals_ = plan_globals(doc, sites, moving)
         for pkg, fn, site in moving.values():
             uri = uris.get(pkg.path) or placeholder_uri(pkg.image)
-            _migrate_function(editor, site, pkg, fn, uri, direct, drop_layers, globals_)
+            meta = (sam_build or {}).get(pkg.path)
+            _migrate_function(editor, site, pkg, fn, uri, direct, drop_layers, globals_, meta)
         edit_globals(editor, globals_, sites.values())
     edits = editor.edits()
     edits += _relocations(doc, Path(output_path), edits, relocations)
@@ -112,10 +116,11 @@ def _migrate_function(
     direct: bool,
     drop_layers: bool,
     globals_: GlobalsPlan,
+    sam_meta: Mapping[str, str] | None = None,
 ) -> None:
     sam = site.resource_type == SAM_FUNCTION
     new: dict[str, Value] = {"PackageType": "Image"}
-    if sam:
+    if sam and sam_meta is None:
         new["ImageUri"] = uri
     new["ImageConfig"] = {"EntryPoint": [f"/var/task/{fn.binary}"]} if direct else {"Command": [fn.handler]}
     set_arch, opt_out = _globals_for(site, pkg, globals_) if sam else (True, [])
@@ -133,7 +138,37 @@ def _migrate_function(
         _edit_properties(editor, site, props, new, uri, pkg.arch if set_arch else None, drop_layers)
     if opt_out:
         _opt_out(editor, site, opt_out)
-    _drop_go_build_metadata(editor, site)
+    if sam_meta is not None:
+        _set_build_metadata(editor, site, sam_meta)
+    else:
+        _drop_go_build_metadata(editor, site)
+
+
+# SAM's keys for building an image function (its Metadata); a function that has any of them
+# is built by a Dockerfile someone wrote, which --sam-build must not silently replace.
+DOCKER_KEYS = ("Dockerfile", "DockerContext", "DockerTag", "DockerBuildArgs", "DockerBuildTarget",
+               "DockerBuildExtraParams")
+
+
+def _set_build_metadata(editor: Editor, site: Site, values: Mapping[str, str]) -> None:
+    """``Metadata`` of a --sam-build function: SAM's Go builder keys go, ours are set; anything
+    else in Metadata stays (it must be the same for every function of the package, or SAM builds
+    the image once per function)."""
+    meta = get(site.resource, "Metadata")
+    res = editor.collection(site.resource, f"resource {site.logical_id}", site.key)
+    if meta is None:
+        res.insert(res.size, "Metadata", dict(values))
+        return
+    me = editor.collection(meta, f"the Metadata of {site.logical_id}", member(site.resource, "Metadata")[0])
+    for i in sorted((i for i in (me.index(k) for k in ("BuildMethod", "BuildProperties")) if i is not None),
+                    reverse=True):
+        me.delete(i)
+    for key, value in values.items():
+        i = me.index(key)
+        if i is None:
+            me.insert(me.size, key, value)
+        elif literal(me.value(i)) != value:
+            me.replace(i, value)
 
 
 def _drop_go_build_metadata(editor: Editor, site: Site) -> None:
