@@ -24,7 +24,7 @@ mods=("$ROOT/examples/orders/go.mod")
 while IFS= read -r -d '' m; do mods+=("$m"); done < <(find "$ROOT/tests/fixtures" -name go.mod -print0 | sort -z)
 
 busybox_version=$(apt-cache policy busybox-static 2>/dev/null | awk '/Candidate:/{print $2}')
-hash=$( { cat "$SRC/Dockerfile" "${BASH_SOURCE[0]}"; echo "$GOVERSION $ARCH $busybox_version"; cat "${mods[@]/%/}" ;
+hash=$( { cat "$SRC/Dockerfile" "${BASH_SOURCE[0]}"; echo "$GOVERSION $ARCH $busybox_version"; cat "${mods[@]}" ;
           for m in "${mods[@]}"; do cat "$(dirname "$m")/go.sum" 2>/dev/null || true; done; } | sha256sum | cut -c1-16)
 
 got=$(docker image inspect --format '{{index .Config.Labels "io.shimimg.standin.inputs"}}' "$TAG" 2>/dev/null || true)

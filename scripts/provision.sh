@@ -5,7 +5,7 @@
 # Each step prints one line; a step that cannot succeed says what is missing and how to
 # provide it by hand, then exits non-zero.
 #
-# Usage: scripts/provision.sh [go|rie|engine|buildx|qemu|tools|modules|example|registry|base|buildkit|samcli|awscli|linters|all]...
+# Usage: scripts/provision.sh [go|rie|engine|buildx|qemu|tools|modules|example|registry|base|golang|buildkit|samcli|awscli|linters|all]...
 #        (default: all)
 set -euo pipefail
 
@@ -198,6 +198,12 @@ step_base() {
   "$ROOT/scripts/build-standin.sh" "$BASE_TAG" || die base "building the stand-in base $BASE_TAG failed (see above)"
 }
 
+# The stand-in for the official Go image (shimimg-local/golang:<go version>) that the Dockerfiles of
+# `shimimg migrate --sam-build` compile in, offline: the machine's Go and the fixtures' modules.
+step_golang() {
+  "$ROOT/scripts/build-standin-go.sh" || die golang "building the stand-in Go image failed (see above)"
+}
+
 # A standalone BuildKit registered as a buildx "remote" builder, and the loopback registry that
 # serves it the base image (scripts/buildkit.sh).
 step_buildkit() {
@@ -250,7 +256,7 @@ step_linters() {
   say linters "installed actionlint $ACTIONLINT_VERSION into $bin, shellcheck $(shellcheck --version | sed -n 's/^version: //p')"
 }
 
-ALL_STEPS=(go rie engine buildx qemu tools modules registry base buildkit samcli awscli linters)
+ALL_STEPS=(go rie engine buildx qemu tools modules registry base golang buildkit samcli awscli linters)
 # Steps outside "all": the demo's subset of modules.
 EXTRA_STEPS=(example)
 

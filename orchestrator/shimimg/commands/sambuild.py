@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from shimimg import binaries as binmod
+from shimimg.binaries import gather as binmod
 from shimimg.cache import Store
 from shimimg.commands.planning import refuse_outside
 from shimimg.config import Settings
@@ -26,7 +26,7 @@ from shimimg.fsutil import atomic_write_bytes, check_no_link, ensure_dir
 from shimimg.gobuild import compile as gocompile
 from shimimg.gobuild import gocmd
 from shimimg.image import samdockerfile
-from shimimg.plan import GOARCH, Package, Plan
+from shimimg.plan.records import GOARCH, Package, Plan
 from shimimg.resources import shim_path, unzip_source
 from shimimg.template.discovery import SAM_FUNCTION, function_sites
 from shimimg.template.document import get
@@ -51,8 +51,8 @@ class Output:
 
 
 def folder_of(template: Path, given: Path | None) -> Path:
-    folder = Path(os.path.normpath((template.parent / DEFAULT_DIR) if given is None else given.absolute()))
     home = Path(os.path.normpath(template.parent.absolute()))
+    folder = Path(os.path.normpath((home / DEFAULT_DIR) if given is None else given.absolute()))
     if not folder.is_relative_to(home) or folder == home:
         raise ShimimgError(f"--sam-build-dir {folder} is not a folder inside the template's folder {home}, the "
                            "build context sam build sends", hint="name a folder below the template's folder, e.g. "
@@ -110,7 +110,8 @@ def prepare(doc, plan: Plan, settings: Settings, *, target: Path, folder: Path, 
     """What --sam-build writes for ``plan``: Dockerfiles, shims, and each package's Metadata as
     seen from the template written at ``target``."""
     template = plan.template
-    home = template.parent
+    home = Path(os.path.normpath(template.parent.absolute()))
+    target = target.absolute()
     refuse_outside(plan, plan.packages, settings)
     store = Store(settings.cache_dir, home.resolve(), allow_in_checkout=settings.cache_in_checkout)
     with store.locked():
@@ -213,7 +214,7 @@ def write_files(template: Path, out: Output) -> None:
     """Each file atomically, through real folders only (a link planted in the checkout is refused).
     Under ``.shimimg/``, which shimimg keeps out of git, the sam-build folder is let back in: it is
     committed with the template."""
-    home = template.parent
+    home = Path(os.path.normpath(template.parent.absolute()))
     roots = untrusted_roots(template)
     for path, data in sorted(out.files.items()):
         check_output_path(path, roots)

@@ -225,6 +225,23 @@ class _Pending:
     reason: str  # why it stays when no go1.x function shares its package
 
 
+def sam_build_dockerfile(doc: Document, site: Site) -> str | None:
+    """The Dockerfile SAM builds the function from (Metadata), when ``migrate --sam-build`` wrote it."""
+    from shimimg.image.samdockerfile import read_inputs
+    from shimimg.readfile import CONFIG_MAX, read_bytes
+
+    meta = get(site.resource, "Metadata")
+    dockerfile, context = literal(get(meta, "Dockerfile")), literal(get(meta, "DockerContext")) or "."
+    if not dockerfile:
+        return None
+    path = doc.directory / context / dockerfile
+    try:
+        text = read_bytes(path, CONFIG_MAX, "Dockerfile").decode("utf-8", "replace")
+    except (OSError, ShimimgError):
+        return None
+    return str(path) if read_inputs(text) is not None else None
+
+
 def _classify(doc: Document, site: Site, probe: Probe,
               consolidate: bool = False) -> tuple[Local, Function] | Skipped | Untouched | _Pending:
     props = effective(doc, site)
@@ -232,6 +249,10 @@ def _classify(doc: Document, site: Site, probe: Probe,
     package_type = props.get("PackageType")
     if package_type is not None and literal(package_type) != "Zip":
         shown = literal(package_type)
+        ours = sam_build_dockerfile(doc, site)
+        if ours:
+            return leave(f"PackageType {shown}: already a container image, built by `sam build` from {ours}, "
+                         "which `shimimg migrate --sam-build` wrote")
         return leave(f"PackageType {shown}: already a container image" if shown
                      else "PackageType is given by an intrinsic")
     runtime = literal(props.get("Runtime"))
