@@ -192,10 +192,31 @@ def test_layout_fixtures_build_and_answer(name, tmp_path, standin, go_standin):
             assert got[key] == value, (function, key, got)
 
 
-def test_the_sam_build_workflow_deploys_as_written(tmp_path, aws, wheel_venv, dists, standin, go_standin):  # noqa: F811
+@pytest.fixture
+def ecr_on_loopback(aws, monkeypatch):  # noqa: F811
+    """``sam deploy`` logs docker in to the registry ECR's GetAuthorizationToken names
+    (proxyEndpoint) and pushes there: moto (in this process) names the loopback registry that
+    stands in for ECR's, as SHIMIMG_REGISTRY_ENDPOINT does for shimimg's own pushes."""
+    from moto.ecr.responses import ECRResponse
+
+    endpoint, reg = aws
+    original = ECRResponse.get_authorization_token
+
+    def on_loopback(self):
+        result = original(self)
+        for data in result.result["authorizationData"]:
+            data["proxyEndpoint"] = f"http://{reg.address}"
+        return result
+
+    monkeypatch.setattr(ECRResponse, "get_authorization_token", on_loopback)
+    return endpoint, reg
+
+
+def test_the_sam_build_workflow_deploys_as_written(tmp_path, ecr_on_loopback, wheel_venv, dists, standin,  # noqa: F811
+                                                   go_standin):
     """The workflow's run: steps in order: no shimimg in it; the template and Dockerfiles were
     migrated once and committed (here: migrated into the checkout with the offline stand-ins)."""
-    endpoint, reg = aws
+    endpoint, reg = ecr_on_loopback
     flow = gha(FLOW)
     ws = tmp_path / "ws"
     shutil.copytree(EXAMPLE, ws / "examples" / "orders",
