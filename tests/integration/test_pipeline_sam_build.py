@@ -122,6 +122,13 @@ def test_plan_and_a_rerun_on_its_own_output_understand_a_sam_build_template(orde
     assert r.returncode == 0, r.stderr
     assert {p: p.read_bytes() for p in before} == before
     assert not (work / "template.sam.yaml.bak").exists()
+    # A function added to the migrated template runs a handler the Dockerfile does not build.
+    edited = work / "template.edited.yaml"
+    edited.write_text((work / "template.sam.yaml").read_text().replace("Command: [bin/get_order]",
+                                                                      "Command: [bin/list_orders]"))
+    assert "bin/list_orders" in edited.read_text()
+    r = migrate(work, standin, go_standin, "-t", edited.name, "--in-place", "--check")
+    assert r.returncode == 1 and "bin/list_orders" in r.stderr and "no longer build every handler" in r.stderr, r.stderr
 
 
 def test_a_dockerfile_someone_else_wrote_is_not_replaced(tmp_path, standin, go_standin):

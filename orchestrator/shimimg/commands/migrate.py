@@ -154,6 +154,8 @@ def _sam_build(doc, plan: Plan, settings: Settings, target: Path, uris: dict, fo
                                 "--image-uri")
     if settings.direct:
         raise ShimimgError("--direct is not available with --sam-build", hint="drop --direct")
+    if not plan.packages:
+        sambuild.check_own_output(doc)
     return sambuild.prepare(doc, plan, settings, target=target, folder=sambuild.folder_of(plan.template, folder),
                             go_image=go_image)
 

@@ -196,7 +196,10 @@ def run(*, template: Path, settings: Settings, as_json: bool) -> int:
     doc = load_document(template)
     plan = discover_plan(doc, settings)
     migrated = already_migrated(template, plan)
-    if migrated and not as_json:
+    # A --sam-build template is planned as it is: its functions are listed with the Dockerfile
+    # sam build builds each from.
+    sam_built = any("shimimg migrate --sam-build" in u.reason for u in plan.untouched)
+    if migrated and not as_json and not sam_built:
         raise migrated
     announce_arch_changes(plan)
     # Paths the template uses for other things (another runtime's CodeUri, an API definition) are

@@ -227,3 +227,34 @@ def write_files(template: Path, out: Output) -> None:
                 atomic_write_bytes(ignore, _OWN_GITIGNORE + _KEEP)
         atomic_write_bytes(path, data)
         os.chmod(path, 0o755 if path.name == "bootstrap" else 0o644)
+
+
+def check_own_output(doc) -> None:
+    """A template --sam-build already wrote (no Go zip function left): each Dockerfile must still
+    build every handler its functions' ImageConfig.Command names. A function added or renamed in
+    the migrated template is caught here; the Dockerfile is rewritten from the original template,
+    where the package's CodeUri, resolution and files are known."""
+    from shimimg.template.discovery import sam_build_dockerfile
+
+    asked: dict[str, set[str]] = {}
+    for site in function_sites(doc):
+        dockerfile = sam_build_dockerfile(doc, site) if site.resource_type == SAM_FUNCTION else None
+        if dockerfile is None:
+            continue
+        command = get(get(site.properties, "ImageConfig"), "Command")
+        first = command.value[0] if command is not None and isinstance(command.value, list) and command.value else None
+        handler = literal(first) if first is not None else None
+        asked.setdefault(dockerfile, set()).add(strip_dot_slash(handler or "?"))
+    problems = []
+    for dockerfile, handlers in sorted(asked.items()):
+        text = Path(dockerfile).read_text(encoding="utf-8", errors="replace")
+        built = set((samdockerfile.read_inputs(text) or {}).get("handlers") or ())
+        missing = sorted(handlers - built)
+        if missing:
+            problems.append(f"{dockerfile} builds {', '.join(sorted(built)) or 'nothing'}, but functions run "
+                            f"{', '.join(missing)}")
+    if problems:
+        raise ShimimgError(f"{doc.path}: {len(problems)} Dockerfile(s) written by --sam-build no longer build every "
+                           "handler the template's functions run", problems=problems,
+                           hint="add the functions to the original template (Runtime/Handler/CodeUri) and run "
+                                "`shimimg migrate --sam-build` on it again (an --in-place run kept it as TEMPLATE.bak)")
