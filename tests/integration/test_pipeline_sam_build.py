@@ -94,7 +94,7 @@ def test_migrate_sam_build_is_idempotent_and_check_understands_it(orders, standi
     work, _, _ = orders
     written = {p: p.read_bytes() for p in [work / "template.sam.yaml", *(work / ".shimimg" / "sam-build").rglob("*")]
                if p.is_file()}
-    assert {p.name for p in written} == {"template.sam.yaml", "Dockerfile", "bootstrap"}
+    assert {p.name for p in written} == {"template.sam.yaml", "Dockerfile", "Dockerfile.dockerignore", "bootstrap"}
     r = migrate(work, standin, go_standin, "-t", "template.yaml", "-o", "template.sam.yaml", "--check")
     assert r.returncode == 0, r.stdout + r.stderr
     r = migrate(work, standin, go_standin, "-t", "template.yaml", "-o", "template.sam.yaml")

@@ -36,6 +36,12 @@ from shimimg.template.rewrite import DOCKER_KEYS
 from shimimg.trust import check_output_path, untrusted_roots
 
 DEFAULT_DIR = Path(".shimimg") / "sam-build"
+# BuildKit reads <Dockerfile>.dockerignore beside the Dockerfile instead of the context's
+# .dockerignore: the template's folder is the context, and what go and the COPYs never read need
+# not travel to the builder. A .dockerignore of the repository's own does not apply, so it cannot
+# hide a file the image needs (shimimg build would ship it).
+DOCKERIGNORE = (b"# Written by `shimimg migrate --sam-build`: what sam build need not send to BuildKit.\n"
+                b".git\n**/.git\n.aws-sam\n**/.aws-sam\n")
 # The official Go images, through ECR Public's mirror of Docker's library: no rate limit on
 # anonymous pulls. A mirror or a digest is given with --go-image.
 GO_IMAGE = "public.ecr.aws/docker/library/golang"
@@ -147,6 +153,7 @@ def prepare(doc, plan: Plan, settings: Settings, *, target: Path, folder: Path, 
             if pkg.kind == "zip":
                 files[out / "unzip.go"] = unzip_source().read_bytes()
         files[out / "Dockerfile"] = samdockerfile.render(spec).encode()
+        files[out / "Dockerfile.dockerignore"] = DOCKERIGNORE
         files[out / "bootstrap"] = shim
         metadata[pkg.path] = {"Dockerfile": _rel(out / "Dockerfile", home), "DockerContext": _rel(home, target.parent),
                               "DockerTag": name}
