@@ -4,9 +4,9 @@ base), ``sam local invoke`` answers for two functions of each package, a one-han
 rebuilt by ``sam build`` changes exactly one layer, ``sam deploy`` (moto) accepts the template, and
 the --sam-build workflow's steps run as written.
 
-x86_64 throughout, as in test_sam_local: ``sam local invoke`` races an emulated arm64 emulator's
-start (see there); the Dockerfile's Go stage cross-compiles either way, and arm64 is what the
-unit tests render."""
+x86_64 where ``sam local invoke`` runs, as in test_sam_local: it races an emulated arm64
+emulator's start (see there). The layer test builds linux/arm64, where the Go stage runs on this
+machine's platform and cross-compiles."""
 
 from __future__ import annotations
 
@@ -164,12 +164,24 @@ def test_sam_local_invoke_answers_for_two_functions(orders):
     assert got.get("statusCode") in (200, 404), got
 
 
-def test_a_one_handler_change_rebuilt_by_sam_build_changes_one_layer(orders):
-    work, _, uris = orders
-    before = layers(uris["GetOrderFunction"])
+def test_a_one_handler_change_rebuilt_by_sam_build_changes_one_layer(orders, standin, go_standin):
+    """linux/arm64, shimimg's default: the Go stage runs on this x86_64 machine and cross-compiles."""
+    work, _, _ = orders
+    r = subprocess.run([sys.executable, "-m", "shimimg", "migrate", "--sam-build", "--base-image", standin,
+                        "--go-image", go_standin, "--arch", "arm64", "--sam-build-dir", ".shimimg/sam-build-arm64",
+                        "-t", "template.yaml", "-o", "template.arm64.yaml"], cwd=work, env=env(),
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "FROM --platform=$BUILDPLATFORM" in (work / ".shimimg/sam-build-arm64/orders/Dockerfile").read_text()
+    _, uris = sam_build(work, "template.arm64.yaml")
+    image = uris["GetOrderFunction"]
+    arch = subprocess.run(["docker", "image", "inspect", "--format", "{{.Architecture}}", image],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert arch == "arm64"
+    before = layers(image)
     main = work / "cmd" / "get_order" / "main.go"
     main.write_text(main.read_text() + '\nvar rebuilt = "one handler changed"\n\nfunc init() { println(rebuilt) }\n')
-    _, uris_after = sam_build(work, "template.sam.yaml")
+    _, uris_after = sam_build(work, "template.arm64.yaml")
     after = layers(uris_after["GetOrderFunction"])
     assert len(after) == len(before)
     changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
