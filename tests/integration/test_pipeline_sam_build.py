@@ -23,7 +23,18 @@ import pytest
 from dist_fixtures import dists, wheel_venv  # noqa: F401 - fixtures
 from registry_fixtures import registry_tools  # noqa: F401 - fixture
 from test_layouts import LAYOUTS
-from test_pipelines import PIPELINES, REGION, SAM, aws, gha, run_steps, runner_env, stack_status  # noqa: F401
+from test_pipelines import (  # noqa: F401
+    PIPELINES,
+    REGION,
+    SAM,
+    api_calls,
+    assert_the_deploy_role_allows,
+    aws,
+    gha,
+    run_steps,
+    runner_env,
+    stack_status,
+)
 
 from support import EXAMPLE, missing
 
@@ -232,7 +243,7 @@ def ecr_on_loopback(aws, monkeypatch):  # noqa: F811
 
 
 def test_the_sam_build_workflow_deploys_as_written(tmp_path, ecr_on_loopback, wheel_venv, dists, standin,  # noqa: F811
-                                                   go_standin):
+                                                   go_standin, api_calls):  # noqa: F811
     """The workflow's run: steps in order: no shimimg in it; the template and Dockerfiles were
     migrated once and committed (here: migrated into the checkout with the offline stand-ins)."""
     endpoint, reg = ecr_on_loopback
@@ -243,7 +254,7 @@ def test_the_sam_build_workflow_deploys_as_written(tmp_path, ecr_on_loopback, wh
     template = Path(flow["env"]["TEMPLATE"])
     r = migrate(ws, standin, go_standin, "-t", str(template.parent / "template.yaml"), "-o", str(template))
     assert r.returncode == 0, r.stderr
-    runner = runner_env(tmp_path, wheel_venv, endpoint, reg, standin, flow["env"])
+    runner = runner_env(tmp_path, wheel_venv, endpoint, reg, standin, flow["env"], calls=api_calls)
     # sam deploy pushes by tag through the engine: to the loopback registry standing in for ECR.
     runner["IMAGE_REPOSITORY"] = f"{reg.address}/orders"
     steps = [s["run"] for s in flow["jobs"]["deploy"]["steps"] if "run" in s]
@@ -260,3 +271,5 @@ def test_the_sam_build_workflow_deploys_as_written(tmp_path, ecr_on_loopback, wh
     body = body if isinstance(body, str) else json.dumps(body)
     # Every Go function's image was pushed by SAM to the repository it was given.
     assert body.count(f"{reg.address}/orders:") >= 5, body
+    assert_the_deploy_role_allows(api_calls, "ecr:GetAuthorizationToken", "cloudformation:CreateChangeSet",
+                                  "s3:PutObject")
