@@ -59,7 +59,7 @@ modcache=$ctx/modcache
 for m in "${mods[@]}"; do
   (cd "$(dirname "$m")" && GOWORK=off GOMODCACHE=$modcache GOFLAGS=-mod=mod \
      GOPROXY="file://$(go env GOMODCACHE)/cache/download,$(go env GOPROXY)" go mod download) \
-    || die "go mod download failed in $(dirname "$m")"
+    >"$STATE/modules.log" 2>&1 || { cat "$STATE/modules.log" >&2; die "go mod download failed in $(dirname "$m")"; }
 done
 cp -a "$modcache/cache/download/." "$r/goproxy/"
 chmod -R u+w "$modcache"
