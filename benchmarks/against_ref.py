@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_bench import EPOCH, ROOT, STANDIN, Package, remove_images, sh  # noqa: E402
+from benchlib import EPOCH, ROOT, STANDIN, Package, remove_images, sh  # noqa: E402
 
 PREFIX = "shimref"  # its own names: build_bench may be cleaning up its "shimbench" ones
 
