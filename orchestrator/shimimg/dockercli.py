@@ -142,6 +142,7 @@ def build(
     cache_to: Sequence[str] = (),
     build_args: Mapping[str, str] | None = None,
     compression_level: int | None = None,
+    compression: str | None = None,
     push_to: str | None = None,
     push_names: Sequence[str] = (),
     insecure: bool = False,
@@ -150,10 +151,15 @@ def build(
 ) -> Built:
     """``docker buildx build`` with one flag per line; the digest comes from --metadata-file.
 
-    Into the local engine (``--load``, or the image exporter when a gzip level is set), or with
-    ``push_to`` (a repository) straight from the builder to the registry, by digest only; with
-    ``push_names`` (full references with tags) the same image goes up under those names (the
-    caller names it by its digest, which it learns from the first push).
+    Into the local engine, or with ``push_to`` (a repository) straight from the builder to the
+    registry, by digest only; with ``push_names`` (full references with tags) the same image goes
+    up under those names (the caller names it by its digest, which it learns from the first push).
+
+    ``compression`` of an image for the engine: "uncompressed" (plain tar layers, for an image that
+    only runs here; the engine's own builder only), "gzip", or None (``--load``, the builder's
+    default, unless a gzip level is set). Whatever goes to a registry is gzip, forced: BuildKit
+    would otherwise reuse a plain layer it made for an earlier local build, and Lambda refuses a
+    plain tar under Docker's media types (docs/design.md, "Compression").
     """
     with tempfile.TemporaryDirectory(prefix="shimimg-meta-") as tmp:
         meta = Path(tmp) / "metadata.json"
@@ -163,21 +169,24 @@ def build(
         cmd.append(f"--platform={platform}")
         # buildx's default provenance attestation turns a push into an image index, which Lambda refuses.
         cmd += ["--provenance=false", "--sbom=false"]
-        compression = ("" if compression_level is None
-                       else f",compression=gzip,compression-level={compression_level}")
+        level = "" if compression_level is None else f",compression-level={compression_level}"
+        gzip = f",compression=gzip{level},force-compression=true"
         insecure_opt = ",registry.insecure=true" if insecure else ""
         if push_names:
             # One CSV field holds every name: quoted, since the names are separated by commas.
-            cmd.append(f'--output=type=image,"name={",".join(push_names)}",push=true{insecure_opt}{compression}')
+            cmd.append(f'--output=type=image,"name={",".join(push_names)}",push=true{insecure_opt}{gzip}')
         elif push_to:
             cmd.append(f"--output=type=image,name={push_to},push-by-digest=true,name-canonical=true,push=true"
-                       f"{insecure_opt}{compression}")
-        elif compression_level is None:
+                       f"{insecure_opt}{gzip}")
+        elif compression == "uncompressed":
+            # Compressing the layers is most of a cold build's image step, and unpacking them for
+            # another platform much of the rest: plain tars cut both (docs/design.md, "Compression").
+            cmd.append(f"--output=type=image,name={tag},compression=uncompressed")
+        elif compression is None and compression_level is None:
             cmd += ["--load", f"--tag={tag}"]
         else:
-            # The image exporter stores into the engine too, and takes the gzip level: compressing
-            # the layers is most of a cold build's image step (8.2 s of 12.5 s for 50 binaries).
-            cmd.append(f"--output=type=image,name={tag}{compression}")
+            # The image exporter stores into the engine too, and takes the gzip level.
+            cmd.append(f"--output=type=image,name={tag}{gzip}")
         cmd += [f"--metadata-file={meta}", "--progress=plain"]
         cmd += [f"--cache-from={c}" for c in cache_from]
         cmd += [f"--cache-to={c}" for c in cache_to]

@@ -572,3 +572,24 @@ def test_sams_names_and_samconfig_choose_the_repository(first_push, work, regist
     assert r.returncode == 1 and "NoSuchFunction is not a Go function shimimg moves" in r.stderr
     r = shimimg("push", "--base-image", standin, "--config-file", "missing.toml", cwd=here, env=client_env)
     assert r.returncode == 1 and "--config-file missing.toml" in r.stderr
+
+
+GZIP_LAYERS = ("application/vnd.docker.image.rootfs.diff.tar.gzip", "application/vnd.oci.image.layer.v1.tar+gzip")
+
+
+def test_a_push_after_a_local_build_uploads_gzip_layers(first_push, registry, client_env, standin, tmp_path):
+    """A local build keeps plain tar layers (fast, it only runs here); the push after it must not
+    reuse them: Lambda refuses a plain tar under Docker's media types. Every pushed layer is gzip,
+    by its media type and by its bytes, and the image is the one a push alone makes."""
+    work = copy_example(tmp_path / "orders")
+    r = shimimg("build", "--base-image", standin, "--json", cwd=work, env=client_env)
+    assert r.returncode == 0, r.stderr
+    r = shimimg("push", "--base-image", standin, "--repository", f"{registry.address}/after/local", "--json",
+                cwd=work, env=client_env)
+    assert r.returncode == 0, r.stderr
+    [img] = pushed(json.loads(r.stdout))
+    _, manifest, _ = registry.manifest("after/local", img["digest"])
+    assert {layer["mediaType"] for layer in manifest["layers"]} <= set(GZIP_LAYERS), manifest["layers"]
+    for layer in manifest["layers"]:
+        assert registry.blob("after/local", layer["digest"])[:2] == b"\x1f\x8b", layer
+    assert img["digest"] == pushed(first_push[0])[0]["digest"]

@@ -54,15 +54,17 @@ def image_revision(template: Path, settings: Settings) -> Revision:
 
 def build_images(template: Path, settings: Settings, *, only: Sequence[str] = (),
                  push_to: Mapping[Path, Any] | None = None, loaded: tuple[Any, Plan] | None = None,
-                 push_names: Mapping[Path, Sequence[str]] | None = None) -> tuple[Any, BuildResult]:
+                 push_names: Mapping[Path, Sequence[str]] | None = None,
+                 for_push: bool = False) -> tuple[Any, BuildResult]:
     """Build the images of the plan's packages (``only``: these CodeUris). ``push_to``: package
     path → registry target, for a builder that pushes straight to the registry. ``loaded``: the
-    (document, plan) the caller already has."""
+    (document, plan) the caller already has. ``for_push``: the images go to a registry (gzip
+    layers); otherwise they only run here."""
     doc, plan = loaded or load_plan(template, settings)
     selected = select(plan, only)
     refuse_outside(plan, selected, settings)
     store = Store(settings.cache_dir, template.resolve().parent, allow_in_checkout=settings.cache_in_checkout)
-    opts = ImageSettings.of(settings)
+    opts = dataclasses.replace(ImageSettings.of(settings), for_push=for_push or push_to is not None)
     # The engine must answer (fail before minutes of compiling); a local base counts by its ID.
     base_id = dockercli.image_id(opts.base) or ""
     rev = image_revision(template, settings)

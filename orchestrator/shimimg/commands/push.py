@@ -54,12 +54,12 @@ def run(*, template: Path, output: Path | None, settings: Settings, packages: Se
                           timeout=settings.timeout, retries=settings.retries, ecr_client=client) as conns:
         targets = {path: conns[repo] for path, repo in repos.items()}
         _, result = build_images(template, settings, only=packages, push_to=targets if from_builder else None,
-                                 loaded=(doc, plan))
+                                 loaded=(doc, plan), for_push=True)
         def namer(img, refs):
             # The builder pushes the image again (from its cache) under these names.
             _, again = build_images(template, settings, only=[img.package.code_uri], loaded=(doc, plan),
                                     push_to={img.package.path: targets[img.package.path]},
-                                    push_names={img.package.path: refs})
+                                    push_names={img.package.path: refs}, for_push=True)
             return again.images[0].digest
 
         pusher = registry.Pusher(retries=settings.retries, timeout=settings.timeout, namer=namer)

@@ -51,6 +51,13 @@ class ImageSettings:
     source_date_epoch: int | None = None
     unpack: bool = False
     label_revision: bool = False
+    # The image will be pushed from the engine: its layers must be gzip. An image that only runs
+    # here keeps plain tars unless a gzip level was asked for (docs/design.md, "Compression").
+    for_push: bool = False
+
+    @property
+    def uncompressed(self) -> bool:
+        return not self.for_push and self.compression_level is None
 
     @classmethod
     def of(cls, s: Settings) -> ImageSettings:
@@ -134,8 +141,10 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
     platform = f"linux/{DOCKER_ARCH[pkg.arch]}"
     # A base held locally (a mirror pulled once, the stand-in) counts by its content: rebuilding it
     # must rebuild the image. A remote base counts by its reference; pin a digest to track it.
-    key = hashlib.sha256("\0".join([dockerfile, platform, opts.builder or "", base_id,
-                                    str(opts.compression_level)]).encode()).hexdigest()
+    # The layers' compression makes another image (other blobs, another manifest): a push never
+    # takes an image built with plain layers for the engine alone.
+    key = hashlib.sha256("\0".join([dockerfile, platform, opts.builder or "", base_id, str(opts.compression_level),
+                                    *(["uncompressed"] if opts.uncompressed else [])]).encode()).hexdigest()
     tag = local_tag(pkg, key)
 
     last = store.image(slug)
@@ -160,6 +169,7 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
     built = dockercli.build(
         ctx.root, tag=tag, platform=platform, builder=opts.builder, cache_from=opts.cache_from,
         cache_to=opts.cache_to, compression_level=opts.compression_level,
+        compression=("uncompressed" if opts.uncompressed else "gzip") if engine.local else None,
         build_args={"SOURCE_DATE_EPOCH": str(epoch)}, what=f"package {pkg.code_uri}",
         push_to=push_to.name if push_to is not None else None, push_names=push_names,
         insecure=bool(push_to is not None and push_to.insecure), env=push_to.env if push_to is not None else None,
