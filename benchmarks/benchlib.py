@@ -179,13 +179,16 @@ class Package:
         return self.shimimg("build", cache, "--base-image", STANDIN, *extra)
 
     def buildx_floor(self, cache: Path, tag: str) -> None:
-        """A no-change `docker buildx build --load` of the context shimimg used, with its flags."""
+        """A no-change `docker buildx build` of the context shimimg used, with its flags."""
         contexts = sorted((cache / "projects").glob("*/context/*"))
         if len(contexts) != 1 or not (contexts[0] / "Dockerfile").is_file():
             raise SystemExit(f"expected one build context with a Dockerfile under {cache}/projects/*/context/, "
                              f"found {contexts}")
-        sh(["docker", "buildx", "build", "--platform=linux/arm64", "--provenance=false", "--sbom=false", "--load",
-            f"--tag={tag}", "--progress=plain", f"--build-arg=SOURCE_DATE_EPOCH={EPOCH}", "--", contexts[0]])
+        # shimimg's own output for an image that only runs here (plain layers): `--load` would
+        # gzip every layer of the cached image, no floor of anything shimimg does.
+        sh(["docker", "buildx", "build", "--platform=linux/arm64", "--provenance=false", "--sbom=false",
+            f"--output=type=image,name={tag},compression=uncompressed", "--progress=plain",
+            f"--build-arg=SOURCE_DATE_EPOCH={EPOCH}", "--", contexts[0]])
 
     def one_handler_alone(self, name: str) -> Path:
         out = self.dir / "out" / "alone" / name
