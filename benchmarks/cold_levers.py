@@ -109,7 +109,8 @@ def image_step(ctx: Path, scratch: Path, label: str) -> float:
 STAGE = re.compile(r"^shimimg: \[\d+/\d+\] .*( done in |\) in )[\d.]+s$")
 
 
-def bench_n(n: int, runs: int, ref_src: Path, this_src: Path, scratch: Path, registry: Registry) -> dict:
+def bench_n(n: int, runs: int, ref_src: Path, this_src: Path, scratch: Path, registry: Registry,
+            gzip1: bool = True) -> dict:
     pkg = Package(n, scratch, name=f"{PREFIX}-n{n}")
     fig: dict[str, list[float]] = {k: [] for k in KEYS}
     logs: dict[str, list[str]] = {}
@@ -177,7 +178,7 @@ def bench_n(n: int, runs: int, ref_src: Path, this_src: Path, scratch: Path, reg
             dt, _ = shimimg(this_src, pkg, cache, "build", "--compression-level", "1")
             fig["gz1_cold"].append(dt)
 
-        steps = [floor, ref, this, gz1]
+        steps = [floor, ref, this, *([gz1] if gzip1 else [])]
         for step in (steps if run % 2 == 0 else steps[::-1]):
             step(label)
         last = {k: f"{v[-1]:.2f}" for k, v in fig.items() if len(v) > run}
@@ -242,6 +243,7 @@ def main() -> int:
     ap.add_argument("--handlers", default="10,50,200", help="N values, comma-separated [10,50,200]")
     ap.add_argument("--runs", type=int, default=3, help="runs per N up to 50 [3]")
     ap.add_argument("--runs-beyond", type=int, default=1, help="runs per N above 50 [1]")
+    ap.add_argument("--no-gzip1", action="store_true", help="leave out the gzip level 1 contender (a shorter run)")
     ap.add_argument("--out", type=Path, default=DOC, help=f"report path [{DOC.relative_to(ROOT)}]")
     args = ap.parse_args()
     command = shlex.join([".venv/bin/python", "benchmarks/cold_levers.py", *sys.argv[1:]])
@@ -259,7 +261,7 @@ def main() -> int:
     try:
         for n in (int(x) for x in args.handlers.split(",")):
             results.append(bench_n(n, args.runs if n <= 50 else args.runs_beyond, ref_src, this_src, scratch,
-                                   registry))
+                                   registry, gzip1=not args.no_gzip1))
             raw.write_text(json.dumps(results, indent=1) + "\n")
             print(f"    raw samples so far: {raw}", flush=True)
     finally:

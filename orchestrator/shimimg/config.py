@@ -86,7 +86,8 @@ class Settings:
     cache_to: tuple[str, ...] = _opt((), "buildx --cache-to entries; repeatable.", flags=("--cache-to",),
                                      repo=False, metavar="SPEC")
     compression_level: int | None = _opt(
-        None, "gzip level (0-9) for the image's layers: 1 builds faster, pushes ~10% more [BuildKit's].",
+        None, "gzip level (0-9) for pushed layers [BuildKit's]; also makes a build that is not pushed gzip its "
+        "layers (it keeps them uncompressed, which is faster).",
         flags=("--compression-level",), metavar="0-9")
     cache_dir: Path | None = _opt(
         None, "Where shimimg keeps binaries and build state [$XDG_CACHE_HOME/shimimg or ~/.cache/shimimg].",
