@@ -188,6 +188,20 @@ class Store:
         except (OSError, ValueError, TypeError):
             return None
 
+    # Which binaries shared a layer in the package's last image (image.buckets): raw JSON, checked
+    # by image.buckets.parse; None when there is none or the cache is not trusted.
+    def layout(self, slug: str) -> object:
+        if not self.trusted:
+            return None
+        try:
+            return json.loads((self.project / "images" / f"{slug}.layout.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def put_layout(self, slug: str, data: dict) -> None:
+        folder = self._dir("projects", self.project_name, "images")
+        atomic_write_text(folder / f"{slug}.layout.json", json.dumps(data, indent=1) + "\n")
+
     def put_image(self, slug: str, state: ImageState, binaries: list[str] | None = None) -> None:
         """Record the package's image; a new one also goes on the package's history (oldest first),
         with the cache keys of its binaries, for ``shimimg prune``. ``binaries``: None keeps the

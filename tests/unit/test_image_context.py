@@ -43,11 +43,32 @@ def test_same_size_new_content_gets_a_new_folder_and_old_ones_go(tmp_path):
     assert sorted(p.name for p in (tmp_path / "ctx").iterdir()) == sorted(layer.folder for layer in second.layers)
 
 
-def test_binaries_past_the_layer_budget_share_one_layer(tmp_path):
+def test_binaries_past_the_layer_budget_share_buckets_of_at_most_two(tmp_path):
     many = {f"bin/h{i:03}": f"binary {i}".encode() for i in range(context.MAX_BINARY_LAYERS + 5)}
     ctx = context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, many), shim=None)
-    assert len(ctx.layers) == context.MAX_BINARY_LAYERS + 1
-    assert len(ctx.layers[-1].files) == 5
+    assert len(ctx.layers) == context.MAX_BINARY_LAYERS
+    assert sorted(len(layer.files) for layer in ctx.layers) == [1] * 95 + [2] * 5
+    assert sorted(f for layer in ctx.layers for f in layer.files) == sorted(f"var/task/{rel}" for rel in many)
+    assert ctx.assignment.keys() == many.keys()
+
+
+def test_up_to_the_budget_every_binary_has_the_folder_it_always_had(tmp_path):
+    """One binary per layer, in name order: the same folders (and layer digests) as before buckets."""
+    some = {f"bin/h{i:03}": f"binary {i}".encode() for i in range(context.MAX_BINARY_LAYERS)}
+    ctx = context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, some), shim=None)
+    assert [layer.files for layer in ctx.layers] == [(f"var/task/{rel}",) for rel in sorted(some)]
+    for layer, rel in zip(ctx.layers, sorted(some)):
+        digest = context.sha256_file(tmp_path / "src" / rel.replace("/", "_"))
+        assert layer.folder == context._folder_name([(f"var/task/{rel}", digest)])
+
+
+def test_a_previous_assignment_keeps_every_other_layer_when_one_binary_is_added(tmp_path):
+    many = {f"bin/h{i:03}": f"binary {i}".encode() for i in range(130)}
+    first = context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, many), shim=None)
+    more = {**many, "bin/added": b"new one"}
+    second = context.stage(tmp_path / "ctx", binaries=_bins(tmp_path, more), shim=None, previous=first.assignment)
+    assert len(set(second.layers) - set(first.layers)) == 1
+    assert len(set(first.layers) - set(second.layers)) == 1
 
 
 def test_dockerfile_copies_each_layer_with_link_and_labels(tmp_path):

@@ -26,6 +26,7 @@ from shimimg.binaries.gather import Binaries
 from shimimg.cache import ImageState, Store
 from shimimg.config import Settings
 from shimimg.fsutil import atomic_write_text
+from shimimg.image import buckets
 from shimimg.image import context as ctxmod
 from shimimg.image.dockerfile import render
 from shimimg.plan.records import DOCKER_ARCH, Package
@@ -129,8 +130,10 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
                 return digests[handler]
         return store.digest(path)
 
+    # The last image's bucket assignment, so adding or removing a handler moves one layer, not many.
+    previous = buckets.parse(store.layout(slug))
     ctx = ctxmod.stage(store.context_dir(slug), binaries=bins.files, shim=None if opts.direct else shim_path(),
-                       linkable=store.root, digest=digest, data=bins.data)
+                       linkable=store.root, digest=digest, data=bins.data, previous=previous)
     for path in bins.files.values():
         if path.name == "binary" and store.root in path.parents:
             store.refresh(path)  # the hard link into the context moved its ctime
@@ -155,6 +158,8 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
             # a no-op rebuild asks the engine nothing more (issue 20: <= 1 s at 50 handlers).
             if opts.unpack and not last.unpacked and dockercli.unpack(tag, platform):
                 store.put_image(slug, replace(last, unpacked=True))
+            if ctx.assignment != previous:  # the record was lost; the image holds this layout
+                store.put_layout(slug, buckets.record(ctx.assignment))
             return ImageResult(pkg, tag, last.image_id, last.digest, cached=True)
 
     engine = dockercli.buildx(opts.builder)
@@ -174,6 +179,8 @@ def build_image(pkg: Package, bins: Binaries, opts: ImageSettings, *, store: Sto
         push_to=push_to.name if push_to is not None else None, push_names=push_names,
         insecure=bool(push_to is not None and push_to.insecure), env=push_to.env if push_to is not None else None,
     )
+    if ctx.assignment != previous:
+        store.put_layout(slug, buckets.record(ctx.assignment))
     if push_to is not None:
         return ImageResult(pkg, tag, "", built.digest, cached=False, builder_output=built.output)
     unpacked = dockercli.unpack(tag, platform) if opts.unpack else False

@@ -14,16 +14,15 @@ import os
 import shutil
 import stat
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shimimg.fsutil import check_no_link, ensure_dir, remove_tree, sha256_file
+from shimimg.image import buckets
+from shimimg.image.buckets import MAX_BINARY_LAYERS  # noqa: F401  (where callers have looked for it)
 
 # 2000-01-01: any fixed time works; zero upsets some tar readers.
 FIXED_MTIME = 946684800
-# Lambda caps an image at 127 layers; the base takes some. Beyond this many binaries the rest
-# share one last layer.
-MAX_BINARY_LAYERS = 100
 TASK_ROOT = "var/task"
 SHIM_PATH = "var/runtime/bootstrap"
 
@@ -38,6 +37,8 @@ class Layer:
 class Context:
     root: Path
     layers: tuple[Layer, ...]
+    # Each binary's bucket (its path in the package → bucket), for the next build to start from.
+    assignment: Mapping[str, int] = field(default_factory=dict)
 
 
 def _folder_name(entries: Sequence[tuple[str, str]]) -> str:
@@ -119,10 +120,13 @@ def stage(
     linkable: Path | None = None,
     digest: Callable[[Path], str] = sha256_file,
     data: Sequence[tuple[str, Path, str, bool]] = (),
+    previous: Mapping[str, int] | None = None,
 ) -> Context:
     """Stage ``binaries`` (path in the package, e.g. "bin/x" → file), the files the package carries
     beside them (``data``: (path in the package, file, sha256, executable)) and the shim under
     ``root``. The data files share one layer: they change together, with the package's content.
+    Binaries go into layers by ``buckets.assign`` (one each up to 100), starting from ``previous``
+    (the last build's assignment, already verified) when there is one.
 
     Folders no longer used are removed, so the context holds exactly this image's files.
     """
@@ -134,14 +138,12 @@ def stage(
         entries_d = [(f"{TASK_ROOT}/{rel}", src, digest_) for rel, src, digest_, _ in sorted(data)]
         modes = {f"{TASK_ROOT}/{rel}": 0o755 if executable else 0o644 for rel, _, _, executable in data}
         layers.append(_stage_layer(root, entries_d, linkable, modes))
-    ordered = sorted(binaries.items())
-    entries = [(f"{TASK_ROOT}/{rel}", src, digest(src)) for rel, src in ordered]
-    for e in entries[:MAX_BINARY_LAYERS]:
-        layers.append(_stage_layer(root, [e], linkable))
-    if entries[MAX_BINARY_LAYERS:]:
-        layers.append(_stage_layer(root, entries[MAX_BINARY_LAYERS:], linkable))
+    assignment = buckets.assign(binaries, previous)
+    for group in buckets.groups(assignment):
+        layers.append(_stage_layer(root, [(f"{TASK_ROOT}/{rel}", binaries[rel], digest(binaries[rel]))
+                                          for rel in group], linkable))
     keep = {layer.folder for layer in layers} | {"Dockerfile"}
     for child in root.iterdir():
         if child.name not in keep:
             remove_tree(child, "build context") if not child.is_symlink() else child.unlink()
-    return Context(root=root, layers=tuple(layers))
+    return Context(root=root, layers=tuple(layers), assignment=assignment)
