@@ -236,3 +236,19 @@ def test_has_platform_asks_for_that_platform_and_never_pulls(monkeypatch):
     assert calls[1] == ["container", "rm", "--", "c1"]
     fake(monkeypatch, [(["container", "create"], (1, "", "Error response from daemon: No such image: base:1"))])
     assert dockercli.has_platform("base:1", "linux/s390x") is False
+
+
+def test_a_build_records_its_bucket_assignment_and_the_next_build_starts_from_it(monkeypatch, tmp_path):
+    """Issue 22: the layout record is what keeps buckets stable past 100 handlers; a no-op build
+    whose record was lost writes it again (the image holds that layout)."""
+    from shimimg.cache import Store
+    from shimimg.image import buckets
+    from shimimg.image.build import package_slug
+
+    store = Store(tmp_path / "cache", tmp_path / "project")
+    _, first = _build_calls(monkeypatch, tmp_path, False, store)
+    slug = package_slug(first.package)
+    assert buckets.parse(store.layout(slug)) == {"bin/h": buckets.assign(["bin/h"])["bin/h"]}
+    (store.project / "images" / f"{slug}.layout.json").unlink()
+    _, again = _build_calls(monkeypatch, tmp_path, False, store)
+    assert again.cached and buckets.parse(store.layout(slug)) is not None

@@ -137,3 +137,18 @@ def test_a_tampered_record_cannot_break_the_bound():
     a = buckets.assign(names, buckets.parse(buckets.record({x: 7 for x in names})))
     assert _largest(a) <= 2
     assert set(a) == names
+
+
+def test_the_cache_keeps_the_record_and_a_cache_inside_the_checkout_gives_none(tmp_path):
+    from shimimg.cache import Store
+
+    store = Store(tmp_path / "cache", tmp_path / "project")
+    assert store.layout("pkg") is None
+    store.put_layout("pkg", buckets.record({"bin/a": 3}))
+    assert buckets.parse(store.layout("pkg")) == {"bin/a": 3}
+    (store.project / "images" / "pkg.layout.json").write_text("{not json")
+    assert store.layout("pkg") is None
+    (tmp_path / "project").mkdir()
+    inside = Store(tmp_path / "project" / ".cache", tmp_path / "project", allow_in_checkout=True)
+    inside.put_layout("pkg", buckets.record({"bin/a": 3}))
+    assert inside.layout("pkg") is None

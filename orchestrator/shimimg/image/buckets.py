@@ -21,11 +21,12 @@ the result is a function of the names only, so every cold runner agrees with eve
 content change of one handler, which keeps the names, still re-creates one layer.
 
 Lambda's own limit on images is 10 GB uncompressed including all layers ("Container image code
-package size", https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html); the
-layer count is bounded by the engines that build and run images (moby's layer store allows 125
-parents, overlay2 mounts at most 128 lower folders, BuildKit cites 127 as the historic limit:
-https://github.com/moby/buildkit/pull/4815). 100 binary layers plus the shim's and the data
-files' leave the base image room.
+package size", https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html); Lambda's
+pages name no layer count, the engines that build and run images do: Docker's layer store chains
+at most 125 (maxLayerDepth in https://github.com/moby/moby/blob/master/layer/layer_store.go:
+"the 127 max in some graphdrivers plus the 2 additional layers used to create a rwlayer"), and
+BuildKit calls 127 the historic limit (https://github.com/moby/buildkit/pull/4815). 100 binary
+layers plus the shim's and the data files' leave the base 23.
 """
 
 from __future__ import annotations
