@@ -12,7 +12,6 @@ exit, so the container's loop moves on to the next handler.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -50,7 +49,7 @@ def generate(dest: Path, count: int) -> Path:
 def layer_files(registry: Registry, digest: str) -> list[str]:
     """The binaries a pushed layer holds, from the blob the registry stored."""
     data = registry.blob(REPO, digest)
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data))) as tar:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:  # gzip, or a plain tar
         return sorted(m.name.removeprefix(BIN) for m in tar.getmembers() if m.isfile() and m.name.startswith(BIN))
 
 
