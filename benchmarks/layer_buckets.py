@@ -296,7 +296,10 @@ def main() -> int:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="layer-buckets-") as tmp:
         results = [bench(n, Path(tmp)) for n in ns]
-    text = (f"Each cell: buckets / shared (the scheme before). One run, {time.strftime('%Y-%m-%d')}, "
+    text = ("# Layers past 100 handlers: bytes pushed after one change, buckets against the scheme before\n\n"
+            "Written by `.venv/bin/python benchmarks/layer_buckets.py --out docs/layer-buckets.md` (see its "
+            "docstring for what each column measures).\n\n"
+            f"Each cell: buckets / shared (the scheme before). One run, {time.strftime('%Y-%m-%d')}, "
             f"{(time.perf_counter() - t0) / 60:.1f} min; bytes pushed are the blobs the registry logged as "
             f"uploaded (new layers + the image config); \"one binary\" is the median binary layer's size per "
             "binary.\n\n"
