@@ -34,8 +34,8 @@ GO_FLAGS = ["-tags", "lambda.norpc", "-buildvcs=false", "-trimpath", "-ldflags",
 # Fixed, so the buildx floor can pass shimimg's exact build argument (shimimg reads the variable).
 EPOCH = "946684800"
 PREFIX = "shimbench"  # every package, image and tag this script makes starts with it
-try:  # binaries beyond this many share one last layer
-    from shimimg.image.context import MAX_BINARY_LAYERS
+try:  # binaries beyond this many share layers
+    from shimimg.image.buckets import MAX_BINARY_LAYERS
 except ImportError:
     MAX_BINARY_LAYERS = 100
 NOTES: list[str] = []  # anything odd seen during the run; printed and written to the report

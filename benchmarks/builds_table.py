@@ -273,10 +273,10 @@ def table_n(r: dict, opts: Options) -> list:
                      "", ""))
     shared = ""
     if n > MAX_BINARY_LAYERS:
-        shared = (f" Above {MAX_BINARY_LAYERS} binaries shimimg stops giving each its own layer (Lambda caps an image "
-                  f"at 127 layers): binaries {MAX_BINARY_LAYERS + 1}..{n} share one last layer. The handler changed "
-                  "here is the first, in a layer of its own; a change to one in the shared layer rebuilds and pushes "
-                  "that whole layer.")
+        shared = (f" Above {MAX_BINARY_LAYERS} binaries they share {MAX_BINARY_LAYERS} layers, at most "
+                  f"{-(-n // MAX_BINARY_LAYERS)} binaries each (image/buckets.py; Docker's layer store chains at "
+                  "most 125 layers). The handler changed here is the first; what a change in a shared layer pushes "
+                  "is measured by benchmarks/layer_buckets.py (docs/layer-buckets.md).")
     lines = [
         f"## N = {n} handlers",
         "",
