@@ -119,3 +119,54 @@ def test_safe_paths_pass_unchanged():
     for ok in ("cmd/create_order", ".shimimg/sam-build/x/Dockerfile", "a-b/c_d/e.f+g@h", "v2"):
         assert safe_path(ok, "x") == ok
     assert re.fullmatch(r"\.", safe_path("./", "x", allow_dot=True))
+
+
+def many(n: int, **changes) -> Spec:
+    mains = tuple((f"cmd/h{i:03d}", f"h{i:03d}", (f"bin/h{i:03d}",)) for i in range(n))
+    return spec(batches=(Batch(mains),), data=(), **changes)
+
+
+def binary_layers(text: str) -> list[set[str]]:
+    """Each /out/h<n> folder's binaries, in the final stage's order."""
+    filled: dict[str, set[str]] = {}
+    for folder, binary in re.findall(r"cp /out/go-\d+/\S+ /out/(h\d+)/var/task/(\S+)", text):
+        filled.setdefault(folder, set()).add(binary)
+    order = re.findall(r"^COPY --link --from=build /out/(h\d+)/ /$", text, re.M)
+    return [filled[f] for f in order]
+
+
+def test_past_100_binaries_share_at_most_100_layers_of_at_most_ceil_n_over_100():
+    text = render(many(130))
+    layers = binary_layers(text)
+    assert len(layers) == 100 and max(len(layer) for layer in layers) == 2
+    assert sorted(b for layer in layers for b in layer) == [f"bin/h{i:03d}" for i in range(130)]
+
+
+def test_adding_a_handler_past_100_moves_one_layer_from_the_recorded_layout():
+    from shimimg.image import buckets
+
+    layout = buckets.assign([f"bin/h{i:03d}" for i in range(130)])
+    old = {frozenset(x) for x in binary_layers(render(many(130, layers=layout)))}
+    after = many(131, layers=layout)
+    new = {frozenset(x) for x in binary_layers(render(after))}
+    assert len(new - old) == 1 and len(old - new) <= 1
+
+
+def test_migrate_keeps_the_layout_its_last_dockerfile_recorded_and_ignores_a_bad_record(tmp_path):
+    from shimimg.commands.sambuild import _keep_layout
+
+    dockerfile = tmp_path / "Dockerfile"
+    first = _keep_layout(many(130), dockerfile)
+    assert "layers" in first.inputs
+    dockerfile.write_text(render(first))
+    # Rewritten from its own output: the same text (idempotent), and one more handler moves one layer.
+    assert render(_keep_layout(many(130), dockerfile)) == render(first)
+    old = {frozenset(x) for x in binary_layers(render(first))}
+    new = {frozenset(x) for x in binary_layers(render(_keep_layout(many(131), dockerfile)))}
+    assert len(new - old) == 1
+    # The file is the repository's: a record naming buckets out of range is not used.
+    dockerfile.write_text(render(many(130, inputs={"layers": {"format": 1, "buckets": 100,
+                                                                "assignment": {"bin/h000": 999}}})))
+    assert _keep_layout(many(130), dockerfile).layers == first.layers
+    # Up to 100 binaries nothing is recorded: each has its own layer whatever the numbering.
+    assert "layers" not in _keep_layout(many(100), tmp_path / "none").inputs

@@ -11,6 +11,7 @@ build context is the template's folder; the Dockerfile and the shim sit in ``--s
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -25,8 +26,9 @@ from shimimg.errors import ShimimgError
 from shimimg.fsutil import atomic_write_bytes, check_no_link, ensure_dir
 from shimimg.gobuild import compile as gocompile
 from shimimg.gobuild import gocmd
-from shimimg.image import samdockerfile
+from shimimg.image import buckets, samdockerfile
 from shimimg.plan.records import GOARCH, Package, Plan
+from shimimg.readfile import CONFIG_MAX, read_text
 from shimimg.resources import shim_path, unzip_source
 from shimimg.template.discovery import SAM_FUNCTION, function_sites
 from shimimg.template.document import get
@@ -152,6 +154,7 @@ def prepare(doc, plan: Plan, settings: Settings, *, target: Path, folder: Path, 
             spec = _prebuilt(pkg, taken[pkg.path], home, go_image, common, inputs, out / "unzip.go")
             if pkg.kind == "zip":
                 files[out / "unzip.go"] = unzip_source().read_bytes()
+        spec = _keep_layout(spec, out / "Dockerfile")
         files[out / "Dockerfile"] = samdockerfile.render(spec).encode()
         files[out / "Dockerfile.dockerignore"] = DOCKERIGNORE
         files[out / "bootstrap"] = shim
@@ -212,6 +215,26 @@ def _prebuilt(pkg: Package, taken: binmod.Binaries, home: Path, go_image: str | 
                               data=tuple((join(d), d, m) for d, m in data), inputs=inputs)
 
 
+def _keep_layout(spec: samdockerfile.Spec, dockerfile: Path) -> samdockerfile.Spec:
+    """Past 100 binaries, the layout the Dockerfile this run rewrites recorded (verified: the file is
+    the repository's, so a record of the wrong shape is ignored), so adding a handler moves one
+    layer, and the record of the new one. Up to 100 every binary has a layer of its own whatever
+    the numbering, and nothing is recorded."""
+    handlers = {d for b in spec.batches for _, _, hs in b.mains for d in hs} | {d for _, d, _ in spec.files}
+    if len(handlers) <= buckets.MAX_BINARY_LAYERS:
+        return spec
+    previous = None
+    try:
+        text = read_text(dockerfile, CONFIG_MAX, "Dockerfile")
+    except (OSError, ShimimgError):
+        text = ""
+    if text:
+        previous = buckets.parse((samdockerfile.read_inputs(text) or {}).get("layers"))
+    layout = buckets.assign(handlers, previous)
+    inputs = {**spec.inputs, "layers": buckets.record(layout)}
+    return dataclasses.replace(spec, layers=layout, inputs=inputs)
+
+
 _OWN_GITIGNORE = b"# created by shimimg: nothing here belongs in git\n*\n"
 _KEEP = (b"# ... but the Dockerfiles of `shimimg migrate --sam-build`, which sam build reads\n"
          b"!/sam-build/\n!/sam-build/**\n")
@@ -254,7 +277,11 @@ def check_own_output(doc) -> None:
         asked.setdefault(dockerfile, set()).add(strip_dot_slash(handler or "?"))
     problems = []
     for dockerfile, handlers in sorted(asked.items()):
-        text = Path(dockerfile).read_text(encoding="utf-8", errors="replace")
+        try:
+            text = read_text(Path(dockerfile), CONFIG_MAX, "Dockerfile")
+        except OSError as e:
+            raise ShimimgError(f"{dockerfile}: cannot read it ({e.strerror or e})",
+                               hint="run `shimimg migrate --sam-build` on the original template again") from e
         built = set((samdockerfile.read_inputs(text) or {}).get("handlers") or ())
         missing = sorted(handlers - built)
         if missing:

@@ -20,10 +20,12 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shimimg import reference
 from shimimg.errors import ShimimgError
+from shimimg.image import buckets
 from shimimg.image.context import FIXED_MTIME, SHIM_PATH, TASK_ROOT
 
 # Letters, digits and . _ - + @ in each part; no part starting with '-' or being '.'/'..'.
@@ -79,6 +81,9 @@ class Spec:
     zip: str = ""
     unzip: str = ""
     inputs: dict = field(default_factory=dict)  # recorded in the header, for --check and plan
+    # Which binaries share a layer past 100 (path under /var/task → bucket, ``image.buckets``);
+    # empty: laid out from nothing.
+    layers: Mapping[str, int] = field(default_factory=dict)
 
 
 def _check(spec: Spec) -> None:
@@ -112,21 +117,30 @@ def _check(spec: Spec) -> None:
         safe_path(dest, "the file's path in the image")
 
 
+def _handlers(spec: Spec) -> list[str]:
+    return sorted({h for b in spec.batches for _, _, hs in b.mains for h in hs} | {d for _, d, _ in spec.files})
+
+
+def _folders(spec: Spec) -> tuple[list[list[str]], dict[str, int]]:
+    """Which binaries share a layer, as ``shimimg build`` lays them out: one each up to 100, then
+    at most ceil(N/100) per layer (Docker's layer store chains at most 125), starting from the
+    layout the Dockerfile had (``spec.layers``) so adding a handler moves one layer. Returns the
+    layers in image order and each binary's layer number (its folder ``/out/h<number>``)."""
+    groups = buckets.groups(buckets.assign(_handlers(spec), spec.layers or None))
+    return groups, {h: i for i, group in enumerate(groups) for h in group}
+
+
 def _layers(spec: Spec) -> list[tuple[str, list[str]]]:
     """(layer folder under /out, shell commands that fill it from the build), in image order."""
-    out: list[tuple[str, list[str]]] = []
-    handlers = sorted({h for b in spec.batches for _, _, hs in b.mains for h in hs} | {d for _, d, _ in spec.files})
-    index = {h: i for i, h in enumerate(handlers)}
-    moves: dict[str, list[str]] = {h: [] for h in handlers}
+    groups, folder = _folders(spec)
+    moves: dict[str, list[str]] = {h: [] for h in folder}
     for i, batch in enumerate(spec.batches):
         for _, name, hs in batch.mains:
             for h in hs:
-                dest = f"{OUT}/h{index[h]}/{TASK_ROOT}/{h}"
+                dest = f"{OUT}/h{folder[h]}/{TASK_ROOT}/{h}"
                 moves[h].append(f"mkdir -p {shlex.quote(dest.rsplit('/', 1)[0])}")
                 moves[h].append(f"cp {shlex.quote(f'{OUT}/go-{i}/{name}')} {shlex.quote(dest)}")
-    for h in handlers:
-        out.append((f"h{index[h]}", moves[h]))
-    return out
+    return [(f"h{i}", [c for h in group for c in moves[h]]) for i, group in enumerate(groups)]
 
 
 def render(spec: Spec) -> str:
@@ -161,7 +175,8 @@ def render(spec: Spec) -> str:
     lines.append(f"COPY --chmod=755 {spec.shim} {shim_dest}")
     copies: list[str] = []
     targets = [(src, f"{OUT}/data/{TASK_ROOT}/{dest}", mode) for src, dest, mode in spec.data]
-    targets += [(src, f"{OUT}/h{_index(spec, dest)}/{TASK_ROOT}/{dest}", mode) for src, dest, mode in spec.files]
+    _, folder = _folders(spec)
+    targets += [(src, f"{OUT}/h{folder[dest]}/{TASK_ROOT}/{dest}", mode) for src, dest, mode in spec.files]
     if spec.zip:
         # Extracted by a few lines of Go's archive/zip (no unzip in the Go image), which take
         # regular files only and refuse a name that leaves the folder.
@@ -187,11 +202,6 @@ def render(spec: Spec) -> str:
     for folder, _ in layers:
         lines.append(f"COPY --link --from={GO_STAGE} {OUT}/{folder}/ /")
     return "\n".join(lines) + "\n"
-
-
-def _index(spec: Spec, dest: str) -> int:
-    handlers = sorted({h for b in spec.batches for _, _, hs in b.mains for h in hs} | {d for _, d, _ in spec.files})
-    return handlers.index(dest)
 
 
 def _under_src(rel: str) -> str:
