@@ -46,6 +46,12 @@ def registry(tmp_path, registry_tools):  # noqa: F811
     reg.stop()
 
 
+def local_layers(tag: str) -> list[str]:
+    out = subprocess.run(["docker", "image", "inspect", "--format", "{{json .RootFS.Layers}}", tag],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
 def test_same_folder_names_never_share_an_image(tmp_path, standin, go_toolchain, registry):
     a = checkout(tmp_path / "job-a", "not found in checkout A")
     b = checkout(tmp_path / "job-b", "not found in checkout B")
@@ -72,8 +78,13 @@ def test_same_folder_names_never_share_an_image(tmp_path, standin, go_toolchain,
     assert rebuild.returncode == 0, err
     assert r.returncode == 0, r.stderr
     pushed = json.loads(r.stdout)["packages"][0]["push"]
-    assert pushed["digest"] == built[a]["digest"]
+    # The pushed image is A's: gzip layers where the local build keeps plain ones, so another
+    # manifest digest, but the same layers by their uncompressed digests (the config's diff_ids).
+    _, manifest, _ = registry.manifest("jobs/orders", pushed["digest"])
+    config = json.loads(registry.blob("jobs/orders", manifest["config"]["digest"]))
+    assert config["rootfs"]["diff_ids"] == local_layers(built[a]["tag"])
+    assert local_layers(built[a]["tag"]) != local_layers(built[b]["tag"])
     pinned = (a / json.loads(r.stdout)["output"]).read_text()
-    assert pinned.count(f"{registry.address}/jobs/orders@{built[a]['digest']}") == 5
+    assert pinned.count(f"{registry.address}/jobs/orders@{pushed['digest']}") == 5
     assert answer(b, standin) == "not found in checkout B, again"
     assert answer(a, standin) == "not found in checkout A"
