@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
 import re
 import shlex
 import shutil
@@ -52,6 +50,7 @@ from benchlib import (
     Package,
     Registry,
     base_env,
+    fresh_context,
     machine,
     remove_images,
     sh,
@@ -95,15 +94,7 @@ def image_step(ctx: Path, scratch: Path, label: str) -> float:
     """The image step of a finished build on new bytes: a copy of the context whose binaries each
     carry a different tail (so BuildKit has nothing cached for them), exported with plain layers
     and unpacked for arm64, as `shimimg build` does. The copy is untimed."""
-    copy = scratch / f"overlap-{label}"
-    shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(ctx, copy)
-    tail = os.urandom(random.randint(64, 4096))
-    for path in copy.rglob("*"):
-        if path.is_file() and "/var/task/" in str(path):
-            with path.open("ab") as f:
-                f.write(tail)
-            os.utime(path, (946684800, 946684800))
+    copy = fresh_context(ctx, scratch / f"overlap-{label}")
     tag = f"{PREFIX}-overlap:{label}"
     t0 = time.perf_counter()
     sh(["docker", "buildx", "build", "--platform=linux/arm64", "--provenance=false", "--sbom=false",

@@ -19,15 +19,13 @@ Usage: .venv/bin/python benchmarks/layer_compression.py CONTEXT [--runs 3]
 from __future__ import annotations
 
 import argparse
-import os
-import random
 import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import EPOCH, sh
+from benchlib import EPOCH, fresh_context, sh
 
 PREFIX = "shimlayers"
 OUTPUTS = {
@@ -38,16 +36,6 @@ OUTPUTS = {
 PUSH_GZIP = "--output=type=image,name={tag},compression=gzip,force-compression=true"
 
 
-def fresh(src: Path, dest: Path) -> Path:
-    shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(src, dest)
-    tail = os.urandom(random.randint(64, 4096))
-    for path in dest.rglob("*"):
-        if path.is_file() and "/var/task/" in str(path):
-            with path.open("ab") as f:
-                f.write(tail)
-            os.utime(path, (946684800, 946684800))
-    return dest
 
 
 def build(ctx: Path, flags: list[str], tag: str) -> float:
@@ -77,7 +65,7 @@ def main() -> int:
         for run in range(args.runs):
             names = list(OUTPUTS) if run % 2 == 0 else list(OUTPUTS)[::-1]
             for name in names:
-                ctx = fresh(args.context, scratch / "ctx")
+                ctx = fresh_context(args.context, scratch / "ctx")
                 tag = f"{PREFIX}/{name.replace(' ', '')}:r{run}"
                 tags.append(tag)
                 fig.setdefault(f"{name}: export", []).append(build(ctx, OUTPUTS[name], tag))

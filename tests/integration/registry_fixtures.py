@@ -235,6 +235,10 @@ def registry_tools():
             missing(tool, "scripts/provision.sh registry")
 
 
+# The login of the registry each module gets from conftest's `registry` fixture.
+USER, PASSWORD = "ci", "pushing-s3cret"
+
+
 @pytest.fixture(scope="session")
 def moto_ecr():
     """moto's server on loopback; yields its endpoint URL (AWS_ENDPOINT_URL_ECR)."""

@@ -24,12 +24,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from registry_fixtures import Registry, docker_config, registry_tools  # noqa: F401
+from registry_fixtures import PASSWORD, USER, Registry, docker_config, registry_tools  # noqa: F401
 
 from support import ROOT
 
 N = 130
-USER, PASSWORD = "ci", "bucket-s3cret"
 REPO = "team/many"
 SOURCE_DATE_EPOCH = "1700000000"
 BIN = "var/task/bin/"
@@ -65,13 +64,6 @@ class Push:
 
     def gone_layers(self, before: Push) -> list[str]:
         return [d for d in before.layers if d not in self.layers]
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory, registry_tools):  # noqa: F811
-    reg = Registry(tmp_path_factory.mktemp("registry"), {USER: PASSWORD}).start()
-    yield reg
-    reg.stop()
 
 
 @pytest.fixture(scope="module")

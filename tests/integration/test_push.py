@@ -14,11 +14,19 @@ import time
 from pathlib import Path
 
 import pytest
-from registry_fixtures import Registry, SlowProxy, docker_config, free_port, moto_ecr, registry_tools  # noqa: F401
+from registry_fixtures import (  # noqa: F401
+    PASSWORD,
+    USER,
+    Registry,
+    SlowProxy,
+    docker_config,
+    free_port,
+    moto_ecr,
+    registry_tools,
+)
 
 from support import EXAMPLE
 
-USER, PASSWORD = "ci", "pushing-s3cret"
 # Fixed, so a rebuild of unchanged sources gives the same image config and digest.
 SOURCE_DATE_EPOCH = "1700000000"
 IMAGE_MANIFESTS = ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json")
@@ -45,13 +53,6 @@ def copy_example(dest: Path) -> Path:
 
 def image_uris(template: Path) -> list[str]:
     return PINNED.findall(template.read_text())
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory, registry_tools):  # noqa: F811
-    reg = Registry(tmp_path_factory.mktemp("registry"), {USER: PASSWORD}).start()
-    yield reg
-    reg.stop()
 
 
 @pytest.fixture(scope="module")

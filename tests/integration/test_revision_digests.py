@@ -19,11 +19,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-from registry_fixtures import Registry, docker_config, registry_tools  # noqa: F401
+from registry_fixtures import PASSWORD, USER, Registry, docker_config, registry_tools  # noqa: F401
 
 from support import EXAMPLE
 
-USER, PASSWORD = "ci", "revision-s3cret"
 REGION = "eu-west-1"
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 
@@ -32,13 +31,6 @@ def git(work: Path, *args: str) -> str:
     r = subprocess.run(["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args], cwd=work,
                        capture_output=True, text=True, check=True)
     return r.stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory, registry_tools):  # noqa: F811
-    reg = Registry(tmp_path_factory.mktemp("registry"), {USER: PASSWORD}).start()
-    yield reg
-    reg.stop()
 
 
 @pytest.fixture(scope="module")
