@@ -241,13 +241,16 @@ def table_n(r: dict, opts: Options) -> list:
              f"{ratio(r, 'remote_change_vs_engine')} engine path (7b)", "(reference)", ""),
         ]
     blob_e = r["blobs"].get("engine")
+    per_layer = -(-r["n"] // MAX_BINARY_LAYERS)
     rows += [
         ("9a", "bytes pushed after one change: `shimimg push` through the engine (registry log)",
          b["push_engine"].fmt() + (f", {blob_e:g} blob(s), {r['blobs'].get('engine_mounted', 0):g} mounted"
                                    if blob_e is not None else ""),
          f"{ratio(r, 'push_vs_gz')} the binary gzipped ({b['binary_gz'].fmt()}); shimimg reports "
          f"{b['push_engine_reported'].fmt() if b['push_engine_reported'] else 'null'}",
-         "<= 1.2x", verdict(q["push_vs_gz"] <= 1.2)),
+         # A change re-creates the one layer that holds the handler: past 100 binaries a layer
+         # holds up to ceil(N/100) of them (image/buckets.py), so that many binaries' worth.
+         f"<= 1.2x{f' x {per_layer} binaries' if per_layer > 1 else ''}", verdict(q["push_vs_gz"] <= 1.2 * per_layer)),
     ]
     if b["push_remote"]:
         rows.append(("9b", f"bytes pushed after one change: `shimimg push --builder {opts.remote}`, straight from "
