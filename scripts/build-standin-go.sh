@@ -11,6 +11,8 @@ GOVERSION=$(go env GOVERSION)
 TAG=${1:-shimimg-local/golang:${GOVERSION#go}}
 STATE=${SHIMIMG_PROVISION_DIR:-/opt/shimimg}/standin-go
 SRC=$ROOT/dockerfiles/standin-go
+# shellcheck source=scripts/common.sh
+. "$ROOT/scripts/common.sh"
 GOROOT_DIR=$(go env GOROOT)
 ARCH=$(go env GOARCH)
 
@@ -20,8 +22,7 @@ die() { printf 'provision: %-10s FAILED: %s\n' golang "$1" >&2; exit 1; }
 mkdir -p "$STATE"
 
 # The modules the stand-in serves: the example's and every fixture's (as provision's `modules` step).
-mods=("$ROOT/examples/orders/go.mod")
-while IFS= read -r -d '' m; do mods+=("$m"); done < <(find "$ROOT/tests/fixtures" -name go.mod -print0 | sort -z)
+mapfile -d '' mods < <(project_gomods "$ROOT")
 
 busybox_version=$(apt-cache policy busybox-static 2>/dev/null | awk '/Candidate:/{print $2}')
 hash=$( { cat "$SRC/Dockerfile" "${BASH_SOURCE[0]}"; echo "$GOVERSION $ARCH $busybox_version"; cat "${mods[@]}" ;
@@ -36,13 +37,7 @@ r=$ctx/rootfs
 mkdir -p "$r/bin" "$r/usr/local" "$r/tmp" "$r/etc" "$r/go" "$r/root" "$r/goproxy"
 chmod 1777 "$r/tmp"
 
-bb=$STATE/busybox-$busybox_version-$ARCH
-if [ ! -x "$bb" ]; then
-  d=$(mktemp -d)
-  (cd "$d" && apt-get download -qq "busybox-static:$ARCH" >/dev/null 2>&1) || die "apt-get download busybox-static:$ARCH failed"
-  dpkg -x "$d"/busybox-static_*.deb "$d/x"
-  cp "$d/x/bin/busybox" "$bb"; rm -rf "$d"
-fi
+bb=$(busybox_static "$busybox_version" "$ARCH" "$STATE") || die "apt-get download busybox-static:$ARCH failed"
 cp "$bb" "$r/bin/busybox"
 for app in $("$bb" --list); do [ "$app" = busybox ] || ln -sf busybox "$r/bin/$app"; done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$r/etc/passwd"

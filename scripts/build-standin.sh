@@ -21,6 +21,8 @@ for a in "${ARCHES[@]}"; do
   case " ${ALL_ARCHES[*]} " in *" $a "*) ;; *) echo "build-standin: unknown arch $a (${ALL_ARCHES[*]})" >&2; exit 2 ;; esac
 done
 SRC=$ROOT/dockerfiles/standin
+# shellcheck source=scripts/common.sh
+. "$ROOT/scripts/common.sh"
 
 say() { printf 'provision: %-10s %s\n' base "$1"; }
 die() { printf 'provision: %-10s FAILED: %s\n' base "$1" >&2; exit 1; }
@@ -83,25 +85,19 @@ fi
 # Every arch's busybox first: the applet list below comes from one that runs here (natively, or
 # through the qemu binfmt handler).
 for a in "${ARCHES[@]}"; do
-  bb=$STATE/busybox-$busybox_version-$a
-  if [ ! -x "$bb" ]; then
-    d=$(mktemp -d)
-    (cd "$d" && apt-get download -qq "busybox-static:$a" >/dev/null 2>&1) || die "apt-get download busybox-static:$a failed"
-    dpkg -x "$d"/busybox-static_*.deb "$d/x"
-    cp "$d/x/bin/busybox" "$bb"; rm -rf "$d"
-  fi
+  busybox_static "$busybox_version" "$a" "$STATE" >/dev/null || die "apt-get download busybox-static:$a failed"
 done
 
 compile_rie
 applets=""
 for a in "${ARCHES[@]}"; do
-  applets=$("$STATE/busybox-$busybox_version-$a" --list 2>/dev/null) && break
+  applets=$("$(busybox_static "$busybox_version" "$a" "$STATE")" --list 2>/dev/null) && break
 done
 [ -n "$applets" ] || die "no busybox of ${ARCHES[*]} runs here (for another arch, enable its qemu binfmt handler)"
 
 for a in "${ARCHES[@]}"; do
   rie=$STATE/aws-lambda-rie-$RIE_VERSION-$a
-  bb=$STATE/busybox-$busybox_version-$a
+  bb=$(busybox_static "$busybox_version" "$a" "$STATE")
   r=$ctx/rootfs-$a
   mkdir -p "$r/bin" "$r/usr/bin" "$r/usr/local/bin" "$r/var/runtime" "$r/var/task" "$r/opt" "$r/tmp" "$r/etc"
   chmod 1777 "$r/tmp"

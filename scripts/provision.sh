@@ -14,6 +14,8 @@ STATE=${SHIMIMG_PROVISION_DIR:-/opt/shimimg}
 ENGINE_DIR=$STATE/engine
 DOCKERD_LOG=${SHIMIMG_DOCKERD_LOG:-/var/log/shimimg-dockerd.log}
 BASE_TAG=${SHIMIMG_STANDIN_TAG:-shimimg-local/provided:al2}
+# shellcheck source=scripts/common.sh
+. "$ROOT/scripts/common.sh"
 
 say() { printf 'provision: %-10s %s\n' "$1" "$2"; }
 die() { printf 'provision: %-10s FAILED: %s\n' "$1" "$2" >&2; exit 1; }
@@ -144,8 +146,8 @@ step_go() {
 
 step_modules() {
   # The example's and every test fixture's modules, so builds in the tests need no network.
-  local mods=("$ROOT/examples/orders/go.mod")
-  while IFS= read -r -d '' m; do mods+=("$m"); done < <(find "$ROOT/tests/fixtures" -name go.mod -print0 2>/dev/null)
+  local mods
+  mapfile -d '' mods < <(project_gomods "$ROOT")
   download_modules modules "${mods[@]}"
 }
 
