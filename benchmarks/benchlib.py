@@ -437,3 +437,12 @@ def fresh_context(src: Path, dest: Path) -> Path:
                 f.write(tail)
             os.utime(path, (int(EPOCH), int(EPOCH)))
     return dest
+
+
+def write_report(out: Path, text: str, who: str, raw: Path, scratch: Path) -> None:
+    """The report to ``out`` and the terminal, where its raw samples are, and the scratch folder gone."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+    print(f"{who}: wrote {out} (raw samples: {raw})", flush=True)
+    shutil.rmtree(scratch, ignore_errors=True)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import shutil
 import sys
 import tempfile
 import time
@@ -54,6 +53,7 @@ from benchlib import (
     remove_images,
     save_raw,
     versions,
+    write_report,
 )
 
 
@@ -171,11 +171,7 @@ def main() -> int:
         elif r["pf_mode"] == "skip":
             note(f"N={r['n']}: per-function images not measured (N > --per-function-max {opts.per_function_max})")
     text = report(results, init, opts, time.perf_counter() - t0, command, env_line)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
-    print(f"build_bench: wrote {args.out} (raw samples: {raw})", flush=True)
-    shutil.rmtree(scratch, ignore_errors=True)
+    write_report(args.out, text, "build_bench", raw, scratch)
     return 0
 
 

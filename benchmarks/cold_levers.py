@@ -56,6 +56,7 @@ from benchlib import (
     sh,
     timed,
     versions,
+    write_report,
 )
 
 PREFIX = "shimlever"  # its own names: build_bench may be cleaning up its "shimbench" ones
@@ -304,11 +305,7 @@ def main() -> int:
     if NOTES:
         lines += ["## Notes from this run", "", *[f"- {t}" for t in NOTES], ""]
     text = "\n".join(lines)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
-    print(f"cold_levers: wrote {args.out} (raw samples: {raw})", flush=True)
-    shutil.rmtree(scratch, ignore_errors=True)
+    write_report(args.out, text, "cold_levers", raw, scratch)
     return 0
 
 
