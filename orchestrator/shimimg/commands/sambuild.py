@@ -220,7 +220,7 @@ def _keep_layout(spec: samdockerfile.Spec, dockerfile: Path) -> samdockerfile.Sp
     the repository's, so a record of the wrong shape is ignored), so adding a handler moves one
     layer, and the record of the new one. Up to 100 every binary has a layer of its own whatever
     the numbering, and nothing is recorded."""
-    handlers = {d for b in spec.batches for _, _, hs in b.mains for d in hs} | {d for _, d, _ in spec.files}
+    handlers = samdockerfile.handlers(spec)
     if len(handlers) <= buckets.MAX_BINARY_LAYERS:
         return spec
     previous = None

@@ -117,7 +117,8 @@ def _check(spec: Spec) -> None:
         safe_path(dest, "the file's path in the image")
 
 
-def _handlers(spec: Spec) -> list[str]:
+def handlers(spec: Spec) -> list[str]:
+    """Every binary the image gets, by its path under /var/task."""
     return sorted({h for b in spec.batches for _, _, hs in b.mains for h in hs} | {d for _, d, _ in spec.files})
 
 
@@ -126,13 +127,12 @@ def _folders(spec: Spec) -> tuple[list[list[str]], dict[str, int]]:
     at most ceil(N/100) per layer (Docker's layer store chains at most 125), starting from the
     layout the Dockerfile had (``spec.layers``) so adding a handler moves one layer. Returns the
     layers in image order and each binary's layer number (its folder ``/out/h<number>``)."""
-    groups = buckets.groups(buckets.assign(_handlers(spec), spec.layers or None))
+    groups = buckets.groups(buckets.assign(handlers(spec), spec.layers or None))
     return groups, {h: i for i, group in enumerate(groups) for h in group}
 
 
-def _layers(spec: Spec) -> list[tuple[str, list[str]]]:
+def _layers(spec: Spec, groups: list[list[str]], folder: dict[str, int]) -> list[tuple[str, list[str]]]:
     """(layer folder under /out, shell commands that fill it from the build), in image order."""
-    groups, folder = _folders(spec)
     moves: dict[str, list[str]] = {h: [] for h in folder}
     for i, batch in enumerate(spec.batches):
         for _, name, hs in batch.mains:
@@ -170,12 +170,12 @@ def render(spec: Spec) -> str:
         lines.append("RUN " + " \\\n    ".join(mounts) + " \\\n    "
                      + "export " + " ".join(f"{k}={v}" for k, v in env.items()) + " && \\\n    "
                      + " && \\\n    ".join(builds))
-    layers = _layers(spec)
+    groups, folder = _folders(spec)
+    layers = _layers(spec, groups, folder)
     shim_dest = f"{OUT}/shim/{SHIM_PATH}"
     lines.append(f"COPY --chmod=755 {spec.shim} {shim_dest}")
     copies: list[str] = []
     targets = [(src, f"{OUT}/data/{TASK_ROOT}/{dest}", mode) for src, dest, mode in spec.data]
-    _, folder = _folders(spec)
     targets += [(src, f"{OUT}/h{folder[dest]}/{TASK_ROOT}/{dest}", mode) for src, dest, mode in spec.files]
     if spec.zip:
         # Extracted by a few lines of Go's archive/zip (no unzip in the Go image), which take
