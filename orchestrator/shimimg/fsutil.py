@@ -29,13 +29,17 @@ class PlantedLink(ShimimgError):
     pass
 
 
-def _planted(path: Path, what: str) -> PlantedLink:
+def link_target(link: Path) -> str:
+    """Where a link points, for a message ("?" when it cannot be read)."""
     try:
-        target = os.readlink(path)
+        return os.readlink(link)
     except OSError:
-        target = "?"
+        return "?"
+
+
+def _planted(path: Path, what: str) -> PlantedLink:
     return PlantedLink(
-        f"{path} is a symbolic link (to {target}) where shimimg keeps its {what}; refusing to follow it",
+        f"{path} is a symbolic link (to {link_target(path)}) where shimimg keeps its {what}; refusing to follow it",
         hint=f"remove it (rm {path}); shimimg never writes through links it did not create",
     )
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from shimimg.errors import ShimimgError
-from shimimg.fsutil import PlantedLink
+from shimimg.fsutil import PlantedLink, link_target
 
 
 def checkout_root(directory: Path) -> Path:
@@ -70,12 +70,8 @@ def check_output_path(path: Path, roots: Iterable[Path]) -> None:
 
 
 def _link_in_checkout(path: Path, link: Path) -> PlantedLink:
-    try:
-        target = os.readlink(link)
-    except OSError:
-        target = "?"
     return PlantedLink(
-        f"{link} is a symbolic link (to {target}) inside the checkout, on the way to {path}; "
+        f"{link} is a symbolic link (to {link_target(link)}) inside the checkout, on the way to {path}; "
         "refusing to write through it",
         hint="a link in the repository may lead anywhere: write to a path without links (e.g. -o in a folder "
              f"outside the checkout), or remove the link (rm {link})",
